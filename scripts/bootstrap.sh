@@ -57,8 +57,13 @@ ensure_venv() {
   fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log "installing gridpass and its dependencies into .venv"
-    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e "$GRIDPASS_ROOT[dev]"
+    local log="$VENV/pip-install.log"
+    if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
+           "$VENV/bin/python" -m pip install -q -e "$GRIDPASS_ROOT[dev]"; } >"$log" 2>&1; then
+      cat "$log" >&2
+      log "installing into .venv failed (full log above, also in $log)"
+      return 1
+    fi
     echo "$want" > "$stamp"
   fi
 }
