@@ -204,7 +204,7 @@ def _check_hc1_signature(message: Sign1, kid: bytes, dcc_type: DccType, trust: T
     if not usable:
         raise CredentialError(Reason.UNSUPPORTED_ALG, "alg differs from the signing certificate's key")
     to_be_signed = message.to_be_signed()
-    signers = [c for c in usable if c.public_key and verify(c.public_key, Alg(alg), to_be_signed, message.signature)]
+    signers = [c for c in usable if c.verifies(Alg(alg), to_be_signed, message.signature)]
     if not signers:
         raise CredentialError(Reason.BAD_SIGNATURE)
     if not any(c.may_sign(dcc_type) for c in signers):

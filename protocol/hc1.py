@@ -2,11 +2,18 @@
 
 Only what the decision needs is taken from the certificate: its type, its time claims and its issuing country.
 The holder's name and birth date are read past, never returned.
+
+The checks are structural, not the EU JSON schema: the DCC must be a map with ``ver``, ``nam``, ``dob`` and exactly
+one of ``v``, ``t`` or ``r`` holding a non-empty array of entries. Issuers in the field are more varied than the
+schema's latest version, and a checkpoint must read what they emit: a group key mapped to null counts as absent
+(early Bulgarian certificates carry ``"r": null, "t": null`` beside ``v``), a group may hold more than one entry
+(schemas before 1.3.0 allowed it; Romanian and Slovak certificates use it), and ``iss`` may be a long issuer name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from protocol.cwt import CLAIM_EXP, CLAIM_HCERT, CLAIM_IAT, CLAIM_ISS, claims_map, time_claim
@@ -15,7 +22,8 @@ from protocol.reasons import CredentialError, Reason
 
 PREFIX = "HC1:"
 HCERT_DCC = 1
-MAX_COUNTRY_CHARS = 64
+MAX_ISS_CHARS = 256
+MAX_ENTRIES = 16
 _TYPE_KEYS = {"v": DccType.VACCINATION, "t": DccType.TEST, "r": DccType.RECOVERY}
 
 
@@ -34,8 +42,8 @@ def parse_claims(payload: object) -> DccClaims:
     """The CWT claims of an HC1; a missing or malformed part is ``bad_cbor``."""
     claims = claims_map(payload)
     iss = claims.get(CLAIM_ISS, "")
-    if not isinstance(iss, str) or len(iss) > MAX_COUNTRY_CHARS:
-        raise CredentialError(Reason.BAD_CBOR, "iss is not a country code")
+    if not isinstance(iss, str) or len(iss) > MAX_ISS_CHARS:
+        raise CredentialError(Reason.BAD_CBOR, "iss is not an issuer text")
     iat = time_claim(claims, CLAIM_IAT, allow_float=True)
     exp = time_claim(claims, CLAIM_EXP, allow_float=True)
     hcert = claims.get(CLAIM_HCERT)
@@ -45,12 +53,22 @@ def parse_claims(payload: object) -> DccClaims:
     version = dcc.get("ver")
     if not isinstance(version, str) or not version:
         raise CredentialError(Reason.BAD_CBOR, "DCC has no schema version")
-    if not isinstance(dcc.get("nam"), dict) or not isinstance(dcc.get("dob"), str):
+    if not isinstance(dcc.get("nam"), dict) or not isinstance(dcc.get("dob"), str | date):
         raise CredentialError(Reason.BAD_CBOR, "DCC lacks the holder's name or birth date")
-    present = [kind for key, kind in _TYPE_KEYS.items() if key in dcc]
+    return DccClaims(iss, iat, exp, dcc_type(dcc), version)
+
+
+def dcc_type(dcc: dict[Any, Any]) -> DccType:
+    """The one group (vaccination, test or recovery) a DCC holds; anything else is ``bad_cbor``."""
+    present = [(key, kind) for key, kind in _TYPE_KEYS.items() if dcc.get(key) is not None]
     if len(present) != 1:
         raise CredentialError(Reason.BAD_CBOR, "a DCC holds exactly one of vaccination, test or recovery")
-    entries = dcc[next(k for k, v in _TYPE_KEYS.items() if v is present[0])]
-    if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict):
-        raise CredentialError(Reason.BAD_CBOR, "a DCC's v, t or r holds exactly one entry")
-    return DccClaims(iss, iat, exp, present[0], version)
+    key, kind = present[0]
+    entries = dcc[key]
+    if (
+        not isinstance(entries, list)
+        or not 0 < len(entries) <= MAX_ENTRIES
+        or not all(isinstance(entry, dict) for entry in entries)
+    ):
+        raise CredentialError(Reason.BAD_CBOR, f"a DCC's {key} is not a non-empty array of entries")
+    return kind
