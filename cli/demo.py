@@ -19,12 +19,14 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.verify import qr_texts_in
+from district import dcc
 from district.keyfiles import keygen, read_private
 from district.ledger import RevocationLedger
 from district.passes import issue, qr_image
 from protocol.codec import b45encode, cbor_dumps, deflate
 from protocol.cose import encode_sign1
 from protocol.decision import ListFreshness, decide
+from protocol.dsc import DccType
 from protocol.gp1 import PassStatus, claims_of, encode_credential
 from protocol.keys import Alg, PrivateKey, kid_of_public_key
 from protocol.reasons import Decision
@@ -67,7 +69,9 @@ def build_cases(workdir: Path, rng: random.Random, now: int) -> tuple[list[Case]
         TrustedIssuer.for_key(hz.public_key(), "CN-ZJ-HZ", nbf=now - DAY_S, exp=now + 365 * DAY_S),
         TrustedIssuer.for_key(sh.public_key(), "CN-SH-PD", nbf=now - DAY_S, exp=now + 365 * DAY_S),
     ]
-    trust = build_trust_list(root, seq=1, ts=now, issuers=issuers)
+    dsc = dcc.make_dsc(dcc.generate_dcc_key(Alg.ES256), not_before=now - DAY_S, not_after=now + 365 * DAY_S)
+    trust = build_trust_list(root, seq=1, ts=now, issuers=issuers, dscs=[dsc.der])
+    traveller = dcc.issue(dsc, DccType.VACCINATION, iat=now - DAY_S, exp=now + 180 * DAY_S)
 
     def gp1(key: PrivateKey, status: PassStatus, iss: str, iat: int = now - HOUR_S, exp: int | None = None) -> str:
         return issue(key, iss=iss, status=status, iat=iat, exp=exp, hid=ids(), cti=ids()).qr_text
@@ -115,6 +119,7 @@ def build_cases(workdir: Path, rng: random.Random, now: int) -> tuple[list[Case]
         Case("forger", "pass signed by an unknown key", forged, "unknown_kid"),
         Case("impostor", "pass naming Hangzhou's key, other signature", impostor, "bad_signature"),
         Case("tamperer", "green pass with one character changed", tampered, "invalid"),
+        Case("traveller", "EU digital COVID certificate (HC1)", traveller, "ok"),
         Case("passer-by", "a shop's QR code", "https://shop.example/menu", "bad_prefix"),
         Case(
             "commuter, remote gate", "green pass; gate offline for four days", green_hz, "lists_stale", stale_lists=True
