@@ -101,7 +101,14 @@ def decode_sign1(data: bytes, *, max_depth: int = MAX_CBOR_DEPTH) -> Sign1:
             raise CoseError("protected header is not CBOR") from exc
         if not isinstance(protected, dict):
             raise CoseError("protected header is not a map")
+    _check_labels(protected, unprotected)
     return Sign1(bytes(protected_bytes), protected, dict(unprotected), payload, signature, tagged)
+
+
+def _check_labels(*headers: Mapping[Any, Any]) -> None:
+    """RFC 9052 header labels are integers or text; ``true`` or ``1.0`` would hash like ``1`` and pass for ``alg``."""
+    if not all(type(label) is int or type(label) is str for header in headers for label in header):
+        raise CoseError("header labels must be integers or text")
 
 
 def encode_sign1(

@@ -18,9 +18,15 @@ MAX_TIME = 2**40  # year ~36800: anything later is not a time
 
 
 def claims_map(value: object) -> dict[Any, Any]:
-    """The payload must be a CBOR map."""
+    """The payload must be a CBOR map keyed by integers or text (RFC 8392).
+
+    A claim under a key of another type is not that claim: ``true`` or ``4.0`` would otherwise hash like ``1`` or
+    ``4`` and be read as ``iss`` or ``exp``.
+    """
     if not isinstance(value, dict):
         raise CredentialError(Reason.BAD_CBOR, "payload is not a claims map")
+    if not all(type(key) is int or type(key) is str for key in value):
+        raise CredentialError(Reason.BAD_CBOR, "claim keys must be integers or text")
     return value
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from protocol import gp1, hc1
 from protocol.codec import b45decode, cbor_loads, inflate, split_prefix
-from protocol.cose import CoseError, Sign1, decode_sign1
+from protocol.cose import HEADER_KID, CoseError, Sign1, decode_sign1
 from protocol.dsc import DccType
 from protocol.keys import Alg, verify
 from protocol.reasons import CredentialError, Decision, Reason
@@ -136,6 +136,8 @@ def _decide(  # noqa: PLR0917 - private, called from decide() only
         raise CredentialError(Reason.BAD_COSE, str(exc)) from exc
     if known.kid is None:
         raise CredentialError(Reason.BAD_COSE, "no kid")
+    if prefix == gp1.PREFIX and HEADER_KID not in message.protected:
+        raise CredentialError(Reason.BAD_COSE, "a GP1 kid belongs in the protected header")
     payload = cbor_loads(message.payload, max_depth=PAYLOAD_CBOR_DEPTH)
     if prefix == gp1.PREFIX:
         health_pass = gp1.parse_claims(payload)

@@ -37,6 +37,9 @@ class PassStatus(StrEnum):
     RED = "red"
 
 
+_STATUSES = frozenset(status.value for status in PassStatus)
+
+
 @dataclass(frozen=True, slots=True)
 class HealthPass:
     """The claims of a GP1 pass. ``hid`` and ``nm`` are personal: they never leave the decision."""
@@ -64,18 +67,16 @@ def parse_claims(payload: object) -> HealthPass:
     version = body.get("v")
     if type(version) is not int or version != BODY_VERSION:
         raise CredentialError(Reason.BAD_CBOR, "unknown pass body version")
-    try:
-        status = PassStatus(str(body.get("st")))
-    except ValueError as exc:
-        raise CredentialError(Reason.BAD_CBOR, "unknown status") from exc
+    st = body.get("st")
+    if not isinstance(st, str) or st not in _STATUSES:
+        raise CredentialError(Reason.BAD_CBOR, "unknown status")
     hid = bytes_claim(body, "hid", length=ID_BYTES)
+    # Optional fields are absent or of their type: a null is a wrong type, not an absence.
     nm = body.get("nm")
-    if nm is not None and (not isinstance(nm, str) or len(nm) > MAX_NAME_CHARS):
+    if "nm" in body and (not isinstance(nm, str) or len(nm) > MAX_NAME_CHARS):
         raise CredentialError(Reason.BAD_CBOR, "nm is not a short text")
-    since = body.get("since")
-    if since is not None:
-        since = int(time_claim(body, "since"))
-    return HealthPass(iss, iat, exp, cti, status, hid, nm, since)
+    since = int(time_claim(body, "since")) if "since" in body else None
+    return HealthPass(iss, iat, exp, cti, PassStatus(st), hid, nm, since)
 
 
 def claims_of(health_pass: HealthPass) -> dict[int, Any]:

@@ -18,6 +18,8 @@ PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 KID_BYTES = 8
 P256_COORDINATE_BYTES = 32
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+"""Built once: an immutable algorithm description, needed on every scan."""
 
 
 class Alg(IntEnum):
@@ -148,7 +150,7 @@ def verify(public_key: PublicKey, alg: Alg, data: bytes, signature: bytes) -> bo
                 return False
             r = int.from_bytes(signature[:P256_COORDINATE_BYTES], "big")
             s = int.from_bytes(signature[P256_COORDINATE_BYTES:], "big")
-            public_key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+            public_key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
             return True
         if alg is Alg.PS256 and isinstance(public_key, rsa.RSAPublicKey):
             pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)

@@ -168,10 +168,16 @@ def check_applicable(update: RevocationUpdate, *, list_id: str, held_seq: int) -
     if update.seq <= held_seq:
         raise DocumentError(DocumentProblem.NOT_NEWER, f"update to {update.seq} is not newer than held {held_seq}")
     if not update.is_snapshot and update.base != held_seq:
+        # A base ahead of the held version misses the updates in between; one behind it was built for an older
+        # version, and only a delta on the held version or a snapshot can follow.
+        missing = (
+            f"fetch versions {held_seq + 1}..{update.base}"
+            if update.base > held_seq
+            else f"fetch the delta on version {held_seq}"
+        )
         raise DocumentError(
             DocumentProblem.GAP,
-            f"delta applies to version {update.base} but {held_seq} is held: fetch versions "
-            f"{held_seq + 1}..{update.base} or a full snapshot",
+            f"delta applies to version {update.base} but {held_seq} is held: {missing} or a full snapshot",
         )
 
 
@@ -204,11 +210,14 @@ class RevocationSet:
         return int(self.rids.shape[0])
 
     def __contains__(self, rid: object) -> bool:
-        if not isinstance(rid, bytes) or len(rid) != RID_BYTES or not len(self):
+        # On every scan: the array's own searchsorted with the bytes as they are (NumPy's module-level function and
+        # a frombuffer needle cost twice as much). The match is checked on the slice's bytes, because an S16 element
+        # read back on its own loses its trailing zero bytes.
+        if not isinstance(rid, bytes) or len(rid) != RID_BYTES:
             return False
-        needle = np.frombuffer(rid, dtype=_RID_DTYPE)
-        at = int(np.searchsorted(self.rids, needle)[0])
-        return at < len(self) and self.rids[at : at + 1].tobytes() == rid
+        rids = self.rids
+        at = int(rids.searchsorted(rid))
+        return at < rids.shape[0] and rids[at : at + 1].tobytes() == rid
 
     def apply(self, update: RevocationUpdate) -> RevocationSet:
         """The version after ``update``, under the holder rules (:func:`check_applicable`)."""
