@@ -49,6 +49,8 @@ class Sign1:
         """The key id: protected wins; with ``reject_mismatch``, a different unprotected kid is an error."""
         protected = self.protected.get(HEADER_KID)
         unprotected = self.unprotected.get(HEADER_KID)
+        if protected is not None and not reject_mismatch:
+            unprotected = None  # protected wins; what the unprotected header says is not read at all
         for value in (protected, unprotected):
             if value is not None and (not isinstance(value, bytes) or not 0 < len(value) <= MAX_KID_BYTES):
                 raise CoseError("kid is not a byte string of a sensible length")

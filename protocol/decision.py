@@ -188,7 +188,10 @@ def _check_gp1_signature(message: Sign1, kid: bytes, iss: str, trust: TrustList,
         raise CredentialError(Reason.UNKNOWN_KID)
     usable = [e for e in entries if e.alg == alg and e.public_key is not None]
     if not usable:
-        raise CredentialError(Reason.UNSUPPORTED_ALG, "alg differs from the trust list entry")
+        detail = "alg differs from the trust list entry's"
+        if any(e.alg == alg for e in entries):
+            detail = "the trust list entry's key is of a kind this reader cannot load"
+        raise CredentialError(Reason.UNSUPPORTED_ALG, detail)
     to_be_signed = message.to_be_signed()
     signers = [e for e in usable if e.public_key and verify(e.public_key, Alg(alg), to_be_signed, message.signature)]
     if not signers:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from enum import IntEnum
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
@@ -68,8 +68,8 @@ def load_public_key_der(data: bytes) -> PublicKey:
     """A public key from DER SubjectPublicKeyInfo."""
     try:
         return _as_public_key(serialization.load_der_public_key(data))
-    except (ValueError, TypeError) as exc:
-        raise KeyFormatError("not a DER SubjectPublicKeyInfo") from exc
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise KeyFormatError("not a DER SubjectPublicKeyInfo of a key type gridpass knows") from exc
 
 
 def load_public_key_pem(data: bytes) -> PublicKey:

@@ -157,6 +157,15 @@ def _strictly_ascending(rids: npt.NDArray[np.bytes_]) -> bool:
     return bool(later.all())
 
 
+def _members(held: npt.NDArray[np.bytes_], rids: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bool_]:
+    """For each of ``rids``, whether the sorted ``held`` contains it."""
+    if not len(held) or not len(rids):
+        return np.zeros(len(rids), dtype=bool)
+    at = np.minimum(np.searchsorted(held, rids), len(held) - 1)
+    found: npt.NDArray[np.bool_] = held[at] == rids
+    return found
+
+
 def check_applicable(update: RevocationUpdate, *, list_id: str, held_seq: int) -> None:
     """The holder rules: right list, newer than held, and either a snapshot or a delta on exactly the held version.
 
@@ -225,9 +234,16 @@ class RevocationSet:
         added = _as_array(update.add)
         if update.is_snapshot:
             return RevocationSet(self.list_id, update.seq, update.ts, added.copy())
-        merged = np.union1d(self.rids, added)
+        # Both sides are sorted without repeats: merge by binary search, O(n + m log n), never a hash-based unique.
+        merged = self.rids
+        new = added[~_members(merged, added)]
+        if len(new):
+            merged = np.insert(merged, np.searchsorted(merged, new), new)
         if update.delete:
-            merged = np.setdiff1d(merged, _as_array(update.delete), assume_unique=True)
+            gone = _as_array(update.delete)
+            at = np.searchsorted(merged, gone)
+            found = _members(merged, gone)
+            merged = np.delete(merged, at[found])
         return RevocationSet(self.list_id, update.seq, update.ts, merged)
 
 
