@@ -1,0 +1,1 @@
+"""Real services for integration tests, each on its own free port and data directory, stopped afterwards."""

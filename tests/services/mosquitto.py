@@ -1,0 +1,1 @@
+"""Fixtures for a real mosquitto started by the tests (see the module body)."""

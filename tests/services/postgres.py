@@ -1,0 +1,1 @@
+"""Fixtures for a real postgres started by the tests (see the module body)."""
