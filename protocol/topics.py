@@ -41,7 +41,7 @@ class Topic:
     """A parsed topic: which device or list it concerns and what it carries."""
 
     kind: str
-    """``state``, ``up``, ``down``, ``revocations`` or ``trustlist``."""
+    """``state``, ``up``, ``down``, ``result``, ``revocations`` or ``trustlist``."""
     device: str | None = None
     stream: Stream | None = None
     down: Down | None = None
@@ -82,6 +82,11 @@ def down(device: str, what: Down) -> str:
     return f"{device_root(device)}/down/{Down(what).value}"
 
 
+def result(device: str) -> str:
+    """Where a device answers commands (an addition to the spec's table, inside the device's own subtree)."""
+    return f"{device_root(device)}/result"
+
+
 def revocations(list_id: str) -> str:
     """Retained current revocation version of one list."""
     return f"{ROOT}/dist/{check_list_id(list_id)}/revocations"
@@ -103,7 +108,7 @@ def hub_subscriptions(share_group: str | None = None) -> list[str]:
         if not SHARE_GROUP.fullmatch(share_group):
             raise TopicError(f"share group {share_group!r} is not 1-64 of A-Z, a-z, 0-9, '_' and '-'")
         up_filter = f"$share/{share_group}/{up_filter}"
-    return [f"{ROOT}/dev/+/state", up_filter]
+    return [f"{ROOT}/dev/+/state", f"{ROOT}/dev/+/result", up_filter]
 
 
 def device_subscriptions(device: str, list_ids: tuple[str, ...]) -> list[str]:
@@ -123,6 +128,8 @@ def parse(topic: str) -> Topic:
                 return Topic("state", device=check_device_id(device))
             case ["dev", device, "up", stream]:
                 return Topic("up", device=check_device_id(device), stream=Stream(stream))
+            case ["dev", device, "result"]:
+                return Topic("result", device=check_device_id(device))
             case ["dev", device, "down", what]:
                 return Topic("down", device=check_device_id(device), down=Down(what))
             case ["dist", "trustlist"]:

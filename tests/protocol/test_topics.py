@@ -27,6 +27,7 @@ LIST_IDS = st.from_regex(r"[A-Za-z0-9-]{1,64}", fullmatch=True)
         ("gridpass/v1/dev/c1/down/cmd", Topic("down", device="c1", down=Down.CMD)),
         ("gridpass/v1/dist/CN-SH-PD/revocations", Topic("revocations", list_id="CN-SH-PD")),
         ("gridpass/v1/dist/trustlist", Topic("trustlist")),
+        ("gridpass/v1/dev/c1/result", Topic("result", device="c1")),
     ],
 )
 def test_spec_topics_parse(topic: str, parsed: Topic) -> None:
@@ -73,9 +74,14 @@ def test_builders_refuse_ids_that_would_escape_the_subtree() -> None:
 
 
 def test_hub_subscriptions_share_only_the_up_streams() -> None:
-    assert topics.hub_subscriptions() == ["gridpass/v1/dev/+/state", "gridpass/v1/dev/+/up/+"]
+    assert topics.hub_subscriptions() == [
+        "gridpass/v1/dev/+/state",
+        "gridpass/v1/dev/+/result",
+        "gridpass/v1/dev/+/up/+",
+    ]
     shared = topics.hub_subscriptions("ingest")
-    assert shared == ["gridpass/v1/dev/+/state", "$share/ingest/gridpass/v1/dev/+/up/+"]
+    assert shared[-1] == "$share/ingest/gridpass/v1/dev/+/up/+"
+    assert shared[:2] == ["gridpass/v1/dev/+/state", "gridpass/v1/dev/+/result"]
     with pytest.raises(TopicError):
         topics.hub_subscriptions("a/b")
 
