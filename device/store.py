@@ -1,7 +1,7 @@
 """All SQL of the terminal: events, stream sequences, acknowledgements, retention and small persistent state.
 
 Handed a ``sqlite_utils.Database`` (tests pass an in-memory one); the schema comes through
-``sqlite_utils.Migrations``; every multi-step write is one ``db.atomic()`` transaction.
+``sqlite_utils.Migrations``; every multi-step write is one transaction (``BEGIN IMMEDIATE``, see ``_write``).
 
 Durability: a file database runs in WAL mode with ``synchronous=FULL``, so a transaction is on disk when its commit
 returns. The scan loop drives the light first and commits right after, so a decision shown on the light is on disk
@@ -21,6 +21,7 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 migrations = Migrations("gridpass-device")
 STREAMS = tuple(s.value for s in Stream)
+BUSY_TIMEOUT_S = 10.0
+"""How long a writer waits for the other connection's transaction (scan loop and sync thread share the file)."""
 _STORAGE_ERRORS = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}
 
 
@@ -121,7 +124,7 @@ def open_database(path: Path) -> Database:
     """Open (creating if needed) the terminal's database file with the durability settings described above."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=5.0)
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_S)
         conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # effective only on a new file: pruned pages go back
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -142,6 +145,25 @@ class DeviceStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot prepare the store: {exc}; check the SD card and free space") from exc
 
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction that takes the write lock at BEGIN (IMMEDIATE).
+
+        The scan loop and the sync thread each have a connection to the same file; a deferred transaction that reads
+        and then writes could find its snapshot stale and fail with "database is locked" instead of waiting.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:  # nested: part of the caller's transaction
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()  # a no-op when the error already ended the transaction
+            raise
+        conn.execute("COMMIT")
+
     # --- small persistent state -------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -151,13 +173,13 @@ class DeviceStore:
 
     def set_meta(self, key: str, value: str) -> None:
         """Persist a value."""
-        with self.db.atomic():
+        with self._write():
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
 
     def start_boot(self) -> str:
         """A new boot id, recorded with a boot counter; every event of this run carries it."""
         boot_id = uuid.uuid4().hex
-        with self.db.atomic():
+        with self._write():
             count = int(self.get_meta("boot_count") or 0) + 1
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('boot_count', ?)", [str(count)])
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('boot_id', ?)", [boot_id])
@@ -168,7 +190,7 @@ class DeviceStore:
     def record_event(self, boot_id: str, event: ScanEvent) -> int | None:
         """Commit one event with the next sequence number of its stream; None when storage failed (counted)."""
         try:
-            with self.db.atomic():
+            with self._write():
                 seq = self._take_seq(Stream.EVENTS)
                 self.db.execute(
                     f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (:seq, :boot_id, :at, :time_source, :decision,"
@@ -204,7 +226,7 @@ class DeviceStore:
 
     def ack(self, stream: Stream, upto: int) -> None:
         """Record the hub's acknowledgement; it only ever moves forward."""
-        with self.db.atomic():
+        with self._write():
             self.db.execute(
                 "UPDATE streams SET acked_upto = MAX(acked_upto, MIN(?, next_seq - 1)) WHERE name = ?",
                 [upto, stream.value],
@@ -242,7 +264,7 @@ class DeviceStore:
         """Remove acknowledged events past any budget (oldest first); report pressure when that is not enough."""
         acked = self.acked_upto(Stream.EVENTS)
         removed = 0
-        with self.db.atomic():
+        with self._write():
             removed += self.db.execute(
                 "DELETE FROM events WHERE seq <= ? AND at < ?", [acked, now - budget.max_age_s]
             ).rowcount
@@ -253,7 +275,7 @@ class DeviceStore:
                     [acked, total - budget.max_rows],
                 ).rowcount
         while self.size_bytes() > budget.max_bytes:
-            with self.db.atomic():
+            with self._write():
                 step = self.db.execute(
                     "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT 1000)",
                     [acked],
