@@ -73,11 +73,14 @@ def build_cases(workdir: Path, rng: random.Random, now: int) -> tuple[list[Case]
     trust = build_trust_list(root, seq=1, ts=now, issuers=issuers, dscs=[dsc.der])
     traveller = dcc.issue(dsc, DccType.VACCINATION, iat=now - DAY_S, exp=now + 180 * DAY_S)
 
-    def gp1(key: PrivateKey, status: PassStatus, iss: str, iat: int = now - HOUR_S, exp: int | None = None) -> str:
+    # Passes run until local midnight; the demo may run just after one, so today's passes get a full day instead.
+    today = now + DAY_S
+
+    def gp1(key: PrivateKey, status: PassStatus, iss: str, iat: int = now - HOUR_S, exp: int = today) -> str:
         return issue(key, iss=iss, status=status, iat=iat, exp=exp, hid=ids(), cti=ids()).qr_text
 
     green_hz = gp1(hz, PassStatus.GREEN, "CN-ZJ-HZ")
-    revoked = issue(hz, iss="CN-ZJ-HZ", status=PassStatus.GREEN, iat=now - HOUR_S, hid=ids(), cti=ids())
+    revoked = issue(hz, iss="CN-ZJ-HZ", status=PassStatus.GREEN, iat=now - HOUR_S, exp=today, hid=ids(), cti=ids())
     ledger = RevocationLedger(workdir / "ledger", DISTRICT_LIST)
     ledger.publish(root, ts=now - 2 * HOUR_S, add=[rng.randbytes(16) for _ in range(1000)])
     update = ledger.publish(root, ts=now - 60, add=[revoked.holder_rid]).document
