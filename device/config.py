@@ -114,6 +114,28 @@ class StoreSection(Strict):
     max_age_days: int = Field(default=30, ge=1, description="Acknowledged events older than this are pruned.")
 
 
+class SyncSection(Strict):
+    """The hub's broker, this terminal's credentials and the outbox's pace."""
+
+    broker_host: str = Field(description="Broker host name or address.")
+    broker_port: int = Field(default=8883, ge=1, le=65535, description="Broker port (8883 with TLS, 1883 loopback).")
+    password_file: Path = Field(description="File holding this terminal's broker password (written at flashing).")
+    key_file: Path = Field(description="This terminal's Ed25519 private key (PEM), made at flashing.")
+    ca_file: Path | None = Field(default=None, description="The hub's CA certificate; required unless on loopback.")
+    batch_records: int = Field(default=200, ge=1, le=1000, description="Records per batch at most.")
+    batch_bytes: int = Field(default=48 * 1024, ge=1024, le=256 * 1024, description="Bytes per batch at most.")
+    window: int = Field(default=4, ge=1, le=64, description="Unacknowledged batches per stream at most.")
+    ack_timeout_s: float = Field(default=30.0, gt=0, description="Send again from the last ack after this long.")
+    rate_messages_s: float = Field(default=20.0, gt=0, description="Rate cap in messages per second.")
+    rate_bytes_s: float = Field(default=256 * 1024, gt=0, description="Rate cap in bytes per second.")
+
+    @model_validator(mode="after")
+    def _tls_off_loopback(self) -> Self:
+        if self.ca_file is None and self.broker_host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("ca_file is required when the broker is not on loopback (MQTT runs over TLS)")
+        return self
+
+
 class MetricsSection(Strict):
     """Prometheus endpoint, on loopback only."""
 
@@ -130,6 +152,7 @@ class DeviceConfig(Strict):
     scan: ScanSection = Field(default_factory=ScanSection, description="Scan behaviour.")
     store: StoreSection = Field(default_factory=StoreSection, description="Retention budgets.")
     metrics: MetricsSection = Field(default_factory=MetricsSection, description="Metrics endpoint.")
+    sync: SyncSection | None = Field(default=None, description="Sync with the hub; absent: the terminal runs alone.")
 
 
 class ConfigError(Exception):
