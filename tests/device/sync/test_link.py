@@ -67,14 +67,14 @@ def test_birth_on_connect_and_stopped_on_clean_stop(enrolled: tuple[MosquittoBro
     device = link(broker, received)
     device.start()
     try:
-        birth = open_state(hub.expect(topics.state(DEVICE)).payload, KEY.public_key(), device=DEVICE)
+        birth = open_state(bytes(hub.expect(topics.state(DEVICE)).payload), KEY.public_key(), device=DEVICE)
         assert birth.state is DeviceState.ONLINE
         hub.client.publish(topics.down(DEVICE, topics.Down.ACK), b"hello", qos=1)
         wait_for(lambda: bool(received))
         assert received[0] == (topics.down(DEVICE, topics.Down.ACK), b"hello")
     finally:
         device.stop(clean=True)
-    stopped = open_state(hub.expect(topics.state(DEVICE)).payload, KEY.public_key(), device=DEVICE)
+    stopped = open_state(bytes(hub.expect(topics.state(DEVICE)).payload), KEY.public_key(), device=DEVICE)
     assert stopped.state is DeviceState.STOPPED
     hub.close()
 
@@ -89,7 +89,9 @@ def test_a_lost_connection_publishes_the_retained_will(enrolled: tuple[Mosquitto
     hub = watcher(broker)  # a late subscriber still learns it from the retained message
     deadline = time.monotonic() + 90
     while True:
-        message = open_state(hub.expect(topics.state(DEVICE), timeout_s=90).payload, KEY.public_key(), device=DEVICE)
+        message = open_state(
+            bytes(hub.expect(topics.state(DEVICE), timeout_s=90).payload), KEY.public_key(), device=DEVICE
+        )
         if message.state is DeviceState.OFFLINE or time.monotonic() > deadline:
             break
     assert message.state is DeviceState.OFFLINE
@@ -121,7 +123,7 @@ def test_resubscribes_and_republishes_birth_after_a_broker_restart(
         broker.start()
         wait_for(lambda: device.connects >= 2, timeout_s=60)
         hub = watcher(broker)
-        assert open_state(hub.expect(topics.state(DEVICE)).payload, KEY.public_key(), device=DEVICE).state is (
+        assert open_state(bytes(hub.expect(topics.state(DEVICE)).payload), KEY.public_key(), device=DEVICE).state is (
             DeviceState.ONLINE
         )
         hub.client.publish(topics.trustlist(), b"list", qos=1, retain=True)
