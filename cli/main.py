@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from cli import district, verify
+from cli import device, district, lists, verify
+from cli.decode import decode
 from cli.demo import run as demo_run
 
 app = typer.Typer(
@@ -16,7 +17,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("verify")(verify.verify)
+app.command("decode")(decode)
 app.add_typer(district.app, name="district")
+app.add_typer(lists.app, name="lists")
+app.add_typer(device.app, name="device")
 
 
 @app.command("demo")

@@ -1,0 +1,1 @@
+"""Vision: pure functions from frames to results (decoding, rendering test scenes)."""
