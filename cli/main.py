@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli import device, district, lists, verify
+from cli import device, district, hub, lists, verify
 from cli.decode import decode
 from cli.demo import run as demo_run
 
@@ -21,6 +21,7 @@ app.command("decode")(decode)
 app.add_typer(district.app, name="district")
 app.add_typer(lists.app, name="lists")
 app.add_typer(device.app, name="device")
+app.add_typer(hub.app, name="hub")
 
 
 @app.command("demo")

@@ -5,7 +5,7 @@ deterministic CBOR map::
 
     {"v": 1, "dev": "scanner-01", "stream": "events", "boot": h'16 bytes', "recs": [{"seq": 1, ...}, ...]}
 
-``seq`` is the per-device, per-stream 64-bit sequence number (1 .. 2**64-1), strictly ascending within a batch.
+``seq`` is the per-device, per-stream 64-bit sequence number (1 .. 2**63-1), strictly ascending within a batch.
 The signature covers the exact bytes sent, so the hub and the district center verify "who reported what" with
 any COSE library; see protocol/README.md for the full description.
 """
@@ -29,7 +29,8 @@ BATCH_VERSION = 1
 BOOT_ID_BYTES = 16
 MAX_BATCH_BYTES = 256 * 1024
 MAX_RECORDS = 1000
-MAX_SEQ = 2**64 - 1
+MAX_SEQ = 2**63 - 1
+"""Sequence numbers fit a signed 64-bit integer, the widest SQLite and PostgreSQL store natively."""
 RECORD_DEPTH = 6  # envelope map > recs array > record map > field containers, with room for one level more
 _ENVELOPE_DEPTH = 3 + RECORD_DEPTH
 
@@ -163,5 +164,5 @@ def _check_records(records: Sequence[Record]) -> None:
     previous = 0
     for record in records:
         if not previous < record.seq <= MAX_SEQ:
-            raise BatchError(BatchProblem.BAD_SCHEMA, "seq must be 1..2**64-1 and strictly ascending")
+            raise BatchError(BatchProblem.BAD_SCHEMA, "seq must be 1..2**63-1 and strictly ascending")
         previous = record.seq

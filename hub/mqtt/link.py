@@ -17,6 +17,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -28,6 +29,8 @@ RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 KEEPALIVE_S = 30
 BAD_CREDENTIALS = {134, 135}
+SESSION_EXPIRY_S = 24 * 3600
+"""The broker keeps a restarting worker's queued batches this long (its share of a shared subscription too)."""
 
 
 class HubLinkStatus(StrEnum):
@@ -79,7 +82,11 @@ class HubLink:
 
     def start(self) -> None:
         """Connect in the background."""
-        self._client.connect_async(self.settings.host, self.settings.port, KEEPALIVE_S, clean_start=True)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        self._client.connect_async(
+            self.settings.host, self.settings.port, KEEPALIVE_S, clean_start=False, properties=properties
+        )
         self._client.loop_start()
 
     @property

@@ -1,0 +1,170 @@
+"""A terminal, a real mosquitto with broker-enforced identity, and a hub worker on SQLite: every decision reaches the
+hub exactly once, the terminal forgets only what the hub acknowledged, and an outage drains when it ends."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from device.app import DeviceApp, Signals, build
+from device.camera.synthetic import Presentation, SyntheticCamera
+from device.clock import SystemClock
+from device.config import validate
+from device.lists import TRUST_SUBDIR
+from device.lists.trust_store import TrustStore
+from device.signal.fake import FakeGate, FakeIndicator
+from district.keyfiles import write_private
+from district.passes import issue
+from hub.broker.dynsec import DynSecAdmin
+from hub.ingest import Ingest
+from hub.mqtt.link import HubBrokerSettings, HubLink
+from hub.storage.devices import enrol
+from hub.storage.engine import create_engine
+from hub.storage.migrate import upgrade
+from hub.storage.models import Event
+from protocol.gp1 import PassStatus
+from protocol.keys import Alg, generate_private_key, public_key_pem, spki_der
+from protocol.topics import Stream
+from protocol.trustlist import TrustedIssuer, build_trust_list
+from tests.services.mosquitto import MosquittoBroker
+
+DEVICE = "scanner-01"
+ROOT = generate_private_key(Alg.EDDSA)
+ISSUER = generate_private_key(Alg.ES256)
+
+
+class Ntp:
+    def synchronized(self) -> bool:
+        return True
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        time.sleep(0.05)
+
+
+@dataclass
+class Rig:
+    broker: MosquittoBroker
+    engine: sa.Engine
+    ingest: Ingest
+    hub: HubLink
+    app: DeviceApp
+    stop: threading.Event
+    runner: threading.Thread
+
+    def hub_events(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(Event)).scalar_one())
+
+    def device_backlog(self) -> int:
+        return self.app.store.backlog(Stream.EVENTS)
+
+
+def start_hub(broker: MosquittoBroker, engine: sa.Engine) -> tuple[Ingest, HubLink]:
+    holder: list[HubLink] = []
+    ingest = Ingest(
+        engine,
+        lambda topic, data: holder[0].publish(topic, data),  # noqa: PLW0108 - the link is made after the ingest
+        clock=time.time,
+        monotonic=time.monotonic,
+    )
+    link = HubLink(
+        HubBrokerSettings(broker.host, broker.port, "hub", "hub-pass", client_id="hub-1", share_group="ingest"),
+        ingest.handle,
+    )
+    holder.append(link)
+    link.start()
+    return ingest, link
+
+
+@pytest.fixture
+def rig(broker: MosquittoBroker, tmp_path: Path) -> Iterator[Rig]:
+    now = int(time.time())
+    device_key = generate_private_key(Alg.EDDSA)
+    with DynSecAdmin(broker.host, broker.port, broker.admin_user, broker.admin_password) as admin:
+        admin.ensure_all()
+        admin.enrol_device(DEVICE, "device-pass")
+        admin.create_hub_user("hub", "hub-pass")
+    engine = create_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    upgrade(engine)
+    enrol(engine, DEVICE, spki_der(device_key.public_key()), profile="scanner", now=now, site="SH-PD-1")
+    ingest, hub = start_hub(broker, engine)
+
+    data_dir = tmp_path / "terminal"
+    data_dir.mkdir()
+    (data_dir / "root.pub.pem").write_bytes(public_key_pem(ROOT.public_key()))
+    (data_dir / "broker.pass").write_text("device-pass")
+    write_private(data_dir / "device.key.pem", device_key)
+    entry = TrustedIssuer.for_key(ISSUER.public_key(), "CN-ZJ-HZ", nbf=now - 86400, exp=now + 86400)
+    TrustStore.open(data_dir / "lists" / TRUST_SUBDIR, ROOT.public_key()).apply(
+        build_trust_list(ROOT, seq=1, ts=now, issuers=[entry])
+    )
+    config = validate(
+        {
+            "device": {"id": DEVICE, "profile": "scanner", "site": "SH-PD-1", "data_dir": str(data_dir)},
+            "camera": {"kind": "synthetic", "width": 640, "height": 480},
+            "signal": {"indicator": "console"},
+            "lists": {"root_key": str(data_dir / "root.pub.pem"), "list_id": "CN-SH-PD"},
+            "metrics": {"port": 0},
+            "sync": {
+                "broker_host": broker.host,
+                "broker_port": broker.port,
+                "password_file": str(data_dir / "broker.pass"),
+                "key_file": str(data_dir / "device.key.pem"),
+                "ack_timeout_s": 3.0,
+            },
+        }
+    )
+    statuses = [PassStatus.GREEN, PassStatus.YELLOW, PassStatus.RED]
+    script = [
+        Presentation(issue(ISSUER, iss="CN-ZJ-HZ", status=statuses[i % 3], iat=now - 60).qr_text, frames=6, gap=3)
+        for i in range(12)
+    ]
+    clock = SystemClock()
+    app = build(
+        config,
+        clock=clock,
+        ntp=Ntp(),
+        camera_factory=lambda: SyntheticCamera(script, clock=clock.monotonic, realtime=True, fps=60, sleep=time.sleep),
+        signals=Signals(FakeIndicator(), FakeGate()),
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), name="terminal")
+    rig = Rig(broker, engine, ingest, hub, app, stop, runner)
+    yield rig
+    stop.set()
+    if runner.is_alive():
+        runner.join(timeout=30)
+    rig.hub.stop()
+    engine.dispose()
+
+
+def test_every_decision_reaches_the_hub_once_and_the_terminal_forgets_it(rig: Rig) -> None:
+    rig.runner.start()
+    wait_for(lambda: len(list(rig.app.store.events())) == 12 and rig.device_backlog() == 0)
+    assert rig.hub_events() == 12
+    assert rig.ingest.refusals == {}
+    with rig.engine.connect() as conn:
+        seqs = sorted(conn.execute(sa.select(Event.seq).where(Event.device_id == DEVICE)).scalars())
+    assert seqs == list(range(1, 13))
+
+
+def test_an_outage_at_the_hub_drains_when_it_ends(rig: Rig) -> None:
+    rig.hub.stop()  # the hub worker is away while the terminal decides
+    rig.runner.start()
+    wait_for(lambda: len(list(rig.app.store.events())) == 12)
+    assert rig.device_backlog() == 12
+    ingest, hub = start_hub(rig.broker, rig.engine)
+    rig.ingest, rig.hub = ingest, hub
+    wait_for(lambda: rig.device_backlog() == 0)
+    assert rig.hub_events() == 12
