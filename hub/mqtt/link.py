@@ -17,7 +17,6 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -29,8 +28,7 @@ RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 KEEPALIVE_S = 30
 BAD_CREDENTIALS = {134, 135}
-SESSION_EXPIRY_S = 24 * 3600
-"""The broker keeps a restarting worker's queued batches this long (its share of a shared subscription too)."""
+
 
 
 class HubLinkStatus(StrEnum):
@@ -82,11 +80,10 @@ class HubLink:
 
     def start(self) -> None:
         """Connect in the background."""
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
-        self._client.connect_async(
-            self.settings.host, self.settings.port, KEEPALIVE_S, clean_start=False, properties=properties
-        )
+        # A clean session on purpose: a dead worker's saved session would keep receiving its share of a shared
+        # subscription (mosquitto routes to it and queues), delaying those batches until it came back. Terminals
+        # send again whatever is not acknowledged, so nothing is lost while no worker is up.
+        self._client.connect_async(self.settings.host, self.settings.port, KEEPALIVE_S, clean_start=True)
         self._client.loop_start()
 
     @property
