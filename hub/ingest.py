@@ -30,8 +30,9 @@ from protocol.topics import Stream, TopicError
 
 log = logging.getLogger(__name__)
 
-FLOOD_MESSAGES_S = 50.0
-"""A device may send this many messages per second (bursts of one second's worth); past it, messages are refused."""
+FLOOD_MESSAGES_S = 200.0
+"""A device may send this many messages per second (bursts of one second's worth); past it, messages are refused.
+A healthy drain sends a few dozen batches a second; a device far past this is broken or hostile."""
 
 
 @dataclass

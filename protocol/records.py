@@ -7,13 +7,18 @@ hub refuses (with ``bad_schema``) what does not fit. No field may carry a pass t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from protocol.reasons import Decision, Reason
 
 MAX_TEXT = 64
+_DECISIONS = frozenset(d.value for d in Decision)
+_REASONS = frozenset(r.value for r in Reason)
+_HEX = re.compile(r"[0-9a-f]+")
 MAX_ISS = 256  # HC1 issuers are not always a country code (one issuer's iss is a long URL-like text)
 TIME_SOURCES = frozenset({"hub", "ntp", "untrusted"})
 KINDS = frozenset({"GP1", "HC1"})
@@ -44,7 +49,10 @@ class ScanRecord:
 
     def fields(self) -> dict[str, Any]:
         """The record's fields for the envelope (absent and empty values left out)."""
-        return {key: value for key, value in asdict(self).items() if value not in (None, "")}
+        return {key: value for key in _FIELDS if (value := getattr(self, key)) not in (None, "")}
+
+
+_FIELDS = tuple(f.name for f in dataclass_fields(ScanRecord))
 
 
 def _text(
@@ -76,7 +84,7 @@ def _hex(fields: Mapping[str, Any], key: str, length: int, *, optional: bool = F
     value = fields.get(key)
     if value is None and optional:
         return None
-    if not isinstance(value, str) or len(value) != length or any(c not in "0123456789abcdef" for c in value):
+    if not isinstance(value, str) or len(value) != length or not _HEX.fullmatch(value):
         raise RecordError(f"field {key!r} is not {length} lower-case hex digits")
     return value
 
@@ -89,8 +97,8 @@ def parse_scan_record(fields: Mapping[str, Any]) -> ScanRecord:
         raise RecordError(f"unknown fields {sorted(unknown)}")
     at = _number(fields, "at")
     assert at is not None  # noqa: S101 - required field, checked above
-    decision = _text(fields, "decision", allowed=frozenset(d.value for d in Decision))
-    reason = _text(fields, "reason", allowed=frozenset(r.value for r in Reason))
+    decision = _text(fields, "decision", allowed=_DECISIONS)
+    reason = _text(fields, "reason", allowed=_REASONS)
     if Reason(reason).decision.value != decision:
         raise RecordError(f"reason {reason} does not belong to decision {decision}")
     return ScanRecord(

@@ -119,23 +119,26 @@ class SyncService:
         )
         self.link.start()
         try:
-            while not stop.wait(PUMP_S):
+            busy = False
+            while not stop.wait(0 if busy else PUMP_S):  # while there is work, no pause between rounds
                 self.link.maintain()
                 if self._connected.is_set():
                     self._connected.clear()
                     outbox.reset()
-                self._drain(outbox)
-                outbox.pump(self.clock.clock.monotonic())
+                handled = self._drain(outbox)
+                busy = outbox.pump(self.clock.clock.monotonic()) > 0 or handled > 0
         finally:
             self.link.stop(clean=True)
             store.db.close()
 
-    def _drain(self, outbox: Outbox) -> None:
+    def _drain(self, outbox: Outbox) -> int:
+        handled = 0
         while True:
             try:
                 topic, payload = self.inbox.get_nowait()
             except queue.Empty:
-                return
+                return handled
+            handled += 1
             try:
                 self._handle(topic, payload, outbox)
             except (MessageError, TopicError) as exc:

@@ -30,7 +30,6 @@ KEEPALIVE_S = 30
 BAD_CREDENTIALS = {134, 135}
 
 
-
 class HubLinkStatus(StrEnum):
     """What the link is doing."""
 

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,9 +154,12 @@ def _start_cluster(cluster: PostgresCluster) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    """A running throwaway cluster with the application role and database; stopped and removed afterwards."""
+@contextmanager
+def throwaway_cluster() -> Iterator[PostgresCluster]:
+    """A running throwaway cluster with the application role and database; stopped and removed afterwards.
+
+    Usable outside pytest too (benchmarks); a cluster that cannot start raises pytest's ``Failed``.
+    """
     bin_dir = _bin_dir()
     # Not under pytest's tmp dir: that is private to root, and the server runs as the postgres user.
     directory = Path(tempfile.mkdtemp(prefix="gridpass-pg-"))
@@ -177,6 +181,13 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
             cluster.stop()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A running throwaway cluster with the application role and database; stopped and removed afterwards."""
+    with throwaway_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
