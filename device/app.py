@@ -176,8 +176,9 @@ class DeviceApp:
     sync: SyncService | None = None
 
     def housekeeping(self) -> None:
-        """Clock trust, retention, gauges and the status file."""
+        """Clock trust, retention, gauges and the status file (on the scan loop's thread, which owns the store)."""
         self.clock.tick()
+        self.lists.flush()
         store_cfg = self.config.store
         budget = Retention(store_cfg.max_rows, store_cfg.max_bytes, store_cfg.max_age_days * 86400.0)
         result = self.store.prune(budget, self.clock.now())

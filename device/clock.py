@@ -115,6 +115,7 @@ class ClockTrust:
         self._offset = 0.0
         self._hub_at: float | None = None
         self._persisted_at: float | None = None
+        self._persist_due = False
 
     def now(self) -> float:
         """Wall time, corrected by the hub's offset when the hub gave one."""
@@ -129,22 +130,33 @@ class ClockTrust:
         return TimeSource.UNTRUSTED
 
     def hub_time(self, hub_now: float) -> None:
-        """The hub told us the time (with its ack or config): adopt it as an offset and trust it."""
+        """The hub told us the time (with its ack or config): adopt it as an offset and trust it.
+
+        Called from the sync thread: it only updates memory; the next :meth:`tick`, on the thread that owns the
+        store's connection, persists it.
+        """
         self._offset = hub_now - self.clock.time()
         self._hub_at = self.clock.monotonic()
-        self.tick(force=True)
+        now = self.now()
+        if self.last_trusted is None or now > self.last_trusted:
+            self.last_trusted = now
+        self._persist_due = True
 
     def tick(self, *, force: bool = False) -> None:
-        """While the clock is trusted, persist the time now and then, so a later backwards clock is noticed."""
+        """While the clock is trusted, persist the time now and then, so a later backwards clock is noticed.
+
+        Only the thread that owns the store's connection calls this (the terminal's housekeeping).
+        """
         if self.source() is TimeSource.UNTRUSTED:
             return
         now = self.now()
         if self.last_trusted is None or now > self.last_trusted:
             self.last_trusted = now
         mono = self.clock.monotonic()
-        if force or self._persisted_at is None or mono - self._persisted_at >= PERSIST_EVERY_S:
+        if force or self._persist_due or self._persisted_at is None or mono - self._persisted_at >= PERSIST_EVERY_S:
             self.store.set_meta(self.KEY, repr(self.last_trusted))
             self._persisted_at = mono
+            self._persist_due = False
 
     def state(self) -> ClockState:
         """What the decision needs: the newest time ever trusted."""

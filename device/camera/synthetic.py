@@ -156,6 +156,11 @@ class SyntheticCamera:
         self._next += 1
         return Frame(self.render(index), self._clock(), index)
 
+    @property
+    def finished(self) -> bool:
+        """Whether a feed that does not loop has shown its last frame."""
+        return not self.loop and self._next >= self.length
+
     def close(self) -> None:
         """Stop the feed."""
         self.closed = True

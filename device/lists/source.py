@@ -46,11 +46,18 @@ class StoredLists:
         self.meta = meta
         saved = meta.get_meta(CURRENT_AT_KEY)
         self._heard_current_at = float(saved) if saved else None
+        self._dirty = False
 
     def mark_current(self, now: float) -> None:
-        """The hub confirmed that the versions held are the newest."""
+        """The hub confirmed that the versions held are the newest (any thread: memory only, see :meth:`flush`)."""
         self._heard_current_at = now
-        self.meta.set_meta(CURRENT_AT_KEY, repr(now))
+        self._dirty = True
+
+    def flush(self) -> None:
+        """Persist what :meth:`mark_current` noted; only the thread that owns the store's connection calls this."""
+        if self._dirty and self._heard_current_at is not None:
+            self.meta.set_meta(CURRENT_AT_KEY, repr(self._heard_current_at))
+            self._dirty = False
 
     def current_at(self) -> float | None:
         """Since when the lists are known current (None: they are not usable)."""

@@ -60,9 +60,13 @@ def test_hub_time_corrects_the_clock_by_an_offset() -> None:
     trust = ClockTrust(clock, store, Ntp(synced=False))
     trust.hub_time(1_800_000_000.0)
     assert trust.source() is TimeSource.HUB
+    assert trust.state().last_trusted == 1_800_000_000.0
+    # hub_time comes from the sync thread: it never writes through the store's connection itself
+    assert store.get_meta(ClockTrust.KEY) is None
+    trust.tick()  # the owning thread's housekeeping persists it
+    assert store.get_meta(ClockTrust.KEY) == repr(1_800_000_000.0)
     clock.advance(10)
     assert trust.now() == 1_800_000_010.0
-    assert trust.state().last_trusted == 1_800_000_000.0
 
 
 def test_timesyncd_flag(tmp_path: Path) -> None:
