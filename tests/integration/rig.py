@@ -20,6 +20,8 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from device.config import DeviceConfig
+from device.config import validate as validate_device_config
 from device.store import DeviceStore, ScanEvent, open_database
 from district.keyfiles import write_private
 from hub.broker.dynsec import DynSecAdmin
@@ -31,7 +33,7 @@ from hub.storage.models import Batch, Event
 from protocol import topics
 from protocol.envelope import Batch as SignedBatch
 from protocol.envelope import Record, open_batch, seal_batch
-from protocol.keys import Alg, generate_private_key, public_key_pem, spki_der
+from protocol.keys import Alg, PrivateKey, generate_private_key, public_key_pem, spki_der
 from protocol.records import ScanRecord
 from protocol.topics import Stream
 from tests.services.mosquitto import MosquittoBroker, MqttProbe
@@ -446,3 +448,35 @@ def exactly_once(engine: sa.Engine, device_id: str, recorded: int) -> None:
     assert seqs == list(range(1, recorded + 1)), "a seq is missing or stored twice"
     state = progress(engine, device_id)
     assert (state.contiguous_upto, state.max_seq) == (recorded, recorded)
+
+
+def provision_terminal(
+    data_dir: Path,
+    broker: MosquittoBroker,
+    device_key: PrivateKey,
+    root_public_pem: bytes,
+    *,
+    device_id: str,
+    sync: Mapping[str, object] | None = None,
+) -> DeviceConfig:
+    """What flashing leaves on an in-process terminal: root key, broker password, device key, a validated config."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "root.pub.pem").write_bytes(root_public_pem)
+    (data_dir / "broker.pass").write_text("device-pass")
+    write_private(data_dir / "device.key.pem", device_key)
+    return validate_device_config(
+        {
+            "device": {"id": device_id, "profile": "scanner", "site": "SH-PD-1", "data_dir": str(data_dir)},
+            "camera": {"kind": "synthetic", "width": 640, "height": 480},
+            "signal": {"indicator": "console"},
+            "lists": {"root_key": str(data_dir / "root.pub.pem"), "list_id": "CN-SH-PD"},
+            "metrics": {"port": 0},
+            "sync": {
+                "broker_host": broker.host,
+                "broker_port": broker.port,
+                "password_file": str(data_dir / "broker.pass"),
+                "key_file": str(data_dir / "device.key.pem"),
+                **(sync or {}),
+            },
+        }
+    )

@@ -14,9 +14,7 @@ from device.app import DeviceApp, Signals, build
 from device.camera.base import Frame
 from device.camera.synthetic import Presentation, SyntheticCamera
 from device.clock import SystemClock
-from device.config import validate
 from device.signal.fake import FakeGate, FakeIndicator
-from district.keyfiles import write_private
 from district.passes import IssuedPass, issue
 from hub.broker.dynsec import DynSecAdmin
 from hub.config import validate as validate_hub
@@ -28,6 +26,7 @@ from protocol.gp1 import PassStatus
 from protocol.keys import Alg, generate_private_key, public_key_pem, spki_der
 from protocol.revocation import build_revocation_update
 from protocol.trustlist import TrustedIssuer, build_trust_list
+from tests.integration.rig import provision_terminal
 from tests.services.mosquitto import MosquittoBroker
 
 DEVICE = "scanner-07"
@@ -90,27 +89,9 @@ def terminal(
     broker: MosquittoBroker, tmp_path: Path, worker: HubWorker, script: list[Presentation]
 ) -> tuple[DeviceApp, threading.Event, FakeIndicator]:
     data_dir = tmp_path / "terminal"
-    data_dir.mkdir()
     device_key = generate_private_key(Alg.EDDSA)
     enrol(worker.ingest.target, DEVICE, spki_der(device_key.public_key()), profile="scanner", now=time.time())
-    (data_dir / "root.pub.pem").write_bytes(public_key_pem(ROOT.public_key()))
-    (data_dir / "broker.pass").write_text("device-pass")
-    write_private(data_dir / "device.key.pem", device_key)
-    config = validate(
-        {
-            "device": {"id": DEVICE, "profile": "scanner", "site": "SH-PD-1", "data_dir": str(data_dir)},
-            "camera": {"kind": "synthetic", "width": 640, "height": 480},
-            "signal": {"indicator": "console"},
-            "lists": {"root_key": str(data_dir / "root.pub.pem"), "list_id": "CN-SH-PD"},
-            "metrics": {"port": 0},
-            "sync": {
-                "broker_host": broker.host,
-                "broker_port": broker.port,
-                "password_file": str(data_dir / "broker.pass"),
-                "key_file": str(data_dir / "device.key.pem"),
-            },
-        }
-    )
+    config = provision_terminal(data_dir, broker, device_key, public_key_pem(ROOT.public_key()), device_id=DEVICE)
     clock, gate, indicator = SystemClock(), threading.Event(), FakeIndicator()
     app = build(
         config,

@@ -15,12 +15,10 @@ import sqlalchemy as sa
 from device.app import DeviceApp, Signals, build
 from device.camera.synthetic import Presentation, SyntheticCamera
 from device.clock import SystemClock
-from device.config import validate
 from device.lists import TRUST_SUBDIR
 from device.lists.trust_store import TrustStore
 from device.signal.fake import FakeGate, FakeIndicator
 from device.store import DeviceStore, ScanEvent, open_database
-from district.keyfiles import write_private
 from district.passes import issue
 from hub.broker.dynsec import DynSecAdmin
 from hub.ingest import Ingest
@@ -33,6 +31,7 @@ from protocol.gp1 import PassStatus
 from protocol.keys import Alg, generate_private_key, public_key_pem, spki_der
 from protocol.topics import Stream
 from protocol.trustlist import TrustedIssuer, build_trust_list
+from tests.integration.rig import provision_terminal
 from tests.services.mosquitto import MosquittoBroker
 
 DEVICE = "scanner-01"
@@ -117,29 +116,12 @@ def rig(broker: MosquittoBroker, tmp_path: Path) -> Iterator[Rig]:
     ingest, hub = start_hub(broker, engine)
 
     data_dir = tmp_path / "terminal"
-    data_dir.mkdir()
-    (data_dir / "root.pub.pem").write_bytes(public_key_pem(ROOT.public_key()))
-    (data_dir / "broker.pass").write_text("device-pass")
-    write_private(data_dir / "device.key.pem", device_key)
+    config = provision_terminal(
+        data_dir, broker, device_key, public_key_pem(ROOT.public_key()), device_id=DEVICE, sync={"ack_timeout_s": 3.0}
+    )
     entry = TrustedIssuer.for_key(ISSUER.public_key(), "CN-ZJ-HZ", nbf=now - 86400, exp=now + 86400)
     TrustStore.open(data_dir / "lists" / TRUST_SUBDIR, ROOT.public_key()).apply(
         build_trust_list(ROOT, seq=1, ts=now, issuers=[entry])
-    )
-    config = validate(
-        {
-            "device": {"id": DEVICE, "profile": "scanner", "site": "SH-PD-1", "data_dir": str(data_dir)},
-            "camera": {"kind": "synthetic", "width": 640, "height": 480},
-            "signal": {"indicator": "console"},
-            "lists": {"root_key": str(data_dir / "root.pub.pem"), "list_id": "CN-SH-PD"},
-            "metrics": {"port": 0},
-            "sync": {
-                "broker_host": broker.host,
-                "broker_port": broker.port,
-                "password_file": str(data_dir / "broker.pass"),
-                "key_file": str(data_dir / "device.key.pem"),
-                "ack_timeout_s": 3.0,
-            },
-        }
     )
     statuses = [PassStatus.GREEN, PassStatus.YELLOW, PassStatus.RED]
     script = [
