@@ -11,7 +11,7 @@ export GRIDPASS_ROOT
 VENV="$GRIDPASS_ROOT/.venv"
 
 # Debian packages the project uses; add here when an issue needs a new one.
-APT_PACKAGES=(libzbar0 mosquitto mosquitto-clients postgresql)
+APT_PACKAGES=(libzbar0 mosquitto mosquitto-clients postgresql chromium)
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 

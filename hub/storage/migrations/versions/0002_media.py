@@ -1,0 +1,23 @@
+"""Incidents, snapshots and the images they carry (resumable chunks).
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Nothing yet: this revision's owner fills it in."""
+
+
+def downgrade() -> None:
+    """Nothing yet."""

@@ -1,0 +1,23 @@
+"""Operator accounts, sessions and API tokens, the audit log, fleet inventory fields.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Nothing yet: this revision's owner fills it in."""
+
+
+def downgrade() -> None:
+    """Nothing yet."""

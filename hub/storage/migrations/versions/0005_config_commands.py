@@ -1,0 +1,23 @@
+"""Signed device configurations and operator commands with their results.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Nothing yet: this revision's owner fills it in."""
+
+
+def downgrade() -> None:
+    """Nothing yet."""
