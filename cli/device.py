@@ -43,15 +43,36 @@ def run(config: ConfigOption, verbose: Annotated[bool, typer.Option("--verbose",
     from device.app import DeviceSetupError, build  # noqa: PLC0415 - OpenCV and the decoder load only to run
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not verbose:  # one line per HTTP request (relay, list pull, update download) is noise in the journal
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    from device.commands import ExitRequest, wipe  # noqa: PLC0415
+    from device.store import StoreError  # noqa: PLC0415
+
     loaded = _load(config)
-    try:
-        device = build(loaded)
-    except DeviceSetupError as exc:
-        fail(str(exc))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    device.run(stop)
+    terminated = threading.Event()
+    current = [threading.Event()]
+
+    def terminate(*_: object) -> None:
+        terminated.set()
+        current[0].set()
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
+    while not terminated.is_set():  # a pushed configuration or a restart command rebuilds the terminal in place
+        try:
+            device = build(loaded)
+        except (DeviceSetupError, StoreError) as exc:  # systemd starts it again (Restart=on-failure)
+            fail(str(exc))
+        current[0] = threading.Event()
+        if terminated.is_set():
+            current[0].set()
+        request = device.run(current[0])
+        if request is ExitRequest.WIPE:
+            removed = wipe(loaded)
+            print(f"wiped {len(removed)} files and folders; re-provision this terminal to use it again")
+            return
+        if request is not ExitRequest.RESTART:
+            return
 
 
 @app.command("status")
@@ -87,3 +108,8 @@ def status(config: ConfigOption, as_json: Annotated[bool, typer.Option("--json")
     for key, value in document.items():
         table.add_row(key, json.dumps(value, indent=1) if isinstance(value, dict | list) else str(value))
     Console().print(table)
+
+
+from cli.device_update import update as _update  # noqa: E402 - the update command lives in its own module
+
+app.command("update")(_update)

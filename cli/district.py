@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from cli.district_serve import hub_token_command, serve_command
 from cli.errors import fail
 from district.keyfiles import KeyFileError, keygen, read_private, read_public
 from district.ledger import LedgerError, RevocationLedger
@@ -66,6 +67,26 @@ def keygen_command(
     except KeyFileError as exc:
         fail(str(exc))
     print(json.dumps({"private": str(private_path), "public": str(public_path), "kid": kid.hex(), "alg": alg}))
+
+
+@app.command("delegate")
+def delegate_command(
+    root: Annotated[Path, typer.Option(help="The district root's private key file.")],
+    hub_key: Annotated[Path, typer.Option(help="The hub's config signing public key file (its NAME.pub.pem).")],
+    hub: Annotated[str, typer.Option(help="The hub's name, e.g. SH-PD-hub-1 (shown to operators).")],
+    out: Annotated[Path, typer.Option(help="Where to write the delegation (give it to the hub's operators).")],
+    days: Annotated[int, typer.Option(min=1, max=3650, help="How long the delegation is valid.")] = 365,
+) -> None:
+    """Let a hub's key sign device configurations for this district's terminals, for a while."""
+    from protocol.device_config import make_delegation  # noqa: PLC0415
+
+    now = int(time.time())
+    try:
+        document = make_delegation(_private(root), hub, _public(hub_key), nbf=now - 300, exp=now + days * 86400)
+        out.write_bytes(document)
+    except (ValueError, OSError) as exc:
+        fail(f"cannot write the delegation: {exc}")
+    print(json.dumps({"hub": hub, "out": str(out), "nbf": now - 300, "exp": now + days * 86400}))
 
 
 @app.command("issue")
@@ -225,3 +246,7 @@ def revoke_command(
             }
         )
     )
+
+
+app.command("hub-token")(hub_token_command)
+app.command("serve")(serve_command)

@@ -11,12 +11,17 @@ from typing import Annotated
 
 import typer
 
+from cli import hub_admin, hub_config, hub_tls
 from cli.errors import fail
 from hub.config import HubConfig, HubConfigError, load
 
 app = typer.Typer(help="Hub: ingest workers, enrolment, lists.", no_args_is_help=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The hub's TOML config file.")]
+
+app.add_typer(hub_config.app, name="config")
+app.add_typer(hub_tls.app, name="tls")
+hub_admin.register(app)
 
 
 def _load(path: Path) -> HubConfig:
@@ -29,10 +34,12 @@ def _load(path: Path) -> HubConfig:
 
 @app.command("run")
 def run(config: ConfigOption, verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    """Run one ingest worker until SIGTERM or Ctrl-C (start several with distinct worker ids to share the load)."""
+    """Run one ingest worker (with a web section in the config, also the operators' web app) until SIGTERM."""
     from hub.worker import HubSetupError, build  # noqa: PLC0415 - only this command needs the whole worker
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not verbose:  # one line per HTTP request (relay, list pull, update download) is noise in the journal
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         worker = build(_load(config))
     except HubSetupError as exc:
@@ -40,7 +47,19 @@ def run(config: ConfigOption, verbose: Annotated[bool, typer.Option("--verbose",
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    worker.run(stop)
+    web = None
+    if worker.config.web is not None:  # the operators' web app, in this process, sharing the worker's link
+        from hub.app import serve_worker  # noqa: PLC0415
+
+        try:
+            web = serve_worker(worker)
+        except HubSetupError as exc:
+            fail(str(exc))
+    try:
+        worker.run(stop)
+    finally:
+        if web is not None:
+            web.stop()
 
 
 @app.command("enrol")

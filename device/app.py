@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from device.camera.base import Camera, CameraError
 from device.clock import Clock, ClockTrust, NtpStatus, SystemClock, TimesyncdStatus
+from device.commands import ExitRequest, TerminalActions
 from device.config import CameraSection, DeviceConfig, SignalSection
+from device.config_push import load_pushed
+from device.gps.base import Gps
+from device.handheld.runtime import HandheldRuntime, HandheldSetupError, open_handheld
+from device.keys_rotation import KeyRotation
 from device.lists import REVOCATIONS_SUBDIR, TRUST_SUBDIR
 from device.lists.errors import StoreError as ListStoreError
 from device.lists.files import write_atomic
@@ -31,11 +37,15 @@ from device.scanner.loop import IDLE_WAIT_S, ScanLoop
 from device.scanner.verifier import Verifier
 from device.signal.base import Gate, Indicator, SignalError
 from device.signal.serial_board import SerialBoard
+from device.snapshots.service import SnapshotService
+from device.snapshots.service import from_section as snapshot_parts
 from device.status import collect
 from device.store import DeviceStore, Retention, open_database
 from device.sync.link import BrokerSettings
 from device.sync.outbox import OutboxSettings
 from device.sync.service import SyncService
+from device.systemd import Notifier
+from device.update.installer import current_version
 from device.vision.decoder import Decoder
 from protocol.keys import KeyFormatError, PublicKey, load_private_key_pem, load_public_key_pem
 from protocol.topics import Stream
@@ -46,9 +56,15 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 10.0
 """How often clock trust is persisted, retention applied, gauges and the status file refreshed."""
 CAMERA_RETRY_S = 2.0
+STOP_DRAIN_S = 15.0
+"""On a clean stop, how long the sync thread may go on sending what is unacknowledged (scanning has stopped)."""
+STOP_DRAIN_POLL_S = 0.1
 """How long the loop waits before reopening a camera that failed."""
 STATUS_FILE = "status.json"
 FIRMWARE_VERSION = "0.1.0"
+"""Reported when the terminal does not run from an installed release (a development checkout)."""
+RELEASE_ROOT = Path("/opt/gridpass")
+"""Where ``gridpass device update`` installs releases; the running one's version goes into the birth."""
 
 
 class DeviceSetupError(Exception):
@@ -101,32 +117,56 @@ def open_signals(section: SignalSection) -> Signals:
     return Signals(indicator, gates[section.gate], board)
 
 
-def open_camera(section: CameraSection, monotonic: Callable[[], float]) -> Camera:
-    """The configured camera. A synthetic feed's ``source`` is a text file of QR texts, one per person, looped."""
+def open_camera(section: CameraSection, monotonic: Callable[[], float], *, color: bool = False) -> Camera:
+    """The configured camera (BGR frames with ``color``, else grey). A synthetic feed's ``source`` is a text file of
+    QR texts, one per person, looped; a scene feed renders people walking past, from ``seed``."""
     if section.kind == "opencv":
         from device.camera.opencv import OpenCvCamera, parse_source  # noqa: PLC0415
 
         return OpenCvCamera(
             parse_source(section.source), width=section.width, height=section.height, fps=section.fps,
-            gray=True, clock=monotonic,
+            gray=not color, clock=monotonic,
         )  # fmt: skip
     if section.kind == "picamera":
         from device.camera.picamera import PiCamera  # noqa: PLC0415
 
-        return PiCamera(width=section.width, height=section.height, fps=section.fps, gray=True, clock=monotonic)
-    from device.camera.synthetic import Presentation, SyntheticCamera  # noqa: PLC0415
+        return PiCamera(width=section.width, height=section.height, fps=section.fps, gray=not color, clock=monotonic)
+    if section.kind == "scene":
+        from device.camera.scene import SceneCamera  # noqa: PLC0415
 
-    try:
-        texts = [line.strip() for line in Path(section.source).read_text().splitlines() if line.strip()]
-    except OSError as exc:
-        raise CameraError(f"cannot read the synthetic feed's script {section.source}: {exc.strerror}") from exc
-    if not texts:
-        raise CameraError(f"the synthetic feed's script {section.source} holds no QR text")
+        return SceneCamera(
+            width=section.width, height=section.height, color=color, seed=section.seed, realtime=True,
+            fps=section.fps, clock=monotonic, sleep=time.sleep,
+        )  # fmt: skip
+    from device.camera.synthetic import SyntheticCamera, read_script  # noqa: PLC0415
+
     return SyntheticCamera(
-        [Presentation(text, frames=section.fps * 2, gap=section.fps) for text in texts],
+        read_script(Path(section.source), section.fps),
         width=section.width, height=section.height, loop=True, realtime=True, fps=section.fps,
         clock=monotonic, sleep=time.sleep,
     )  # fmt: skip
+
+
+def open_snapshots(
+    config: DeviceConfig,
+    *,
+    store: DeviceStore,
+    clock: ClockTrust,
+    factory: Callable[[], Camera],
+    camera: Camera,
+    actions: TerminalActions | None,
+) -> SnapshotService | None:
+    """A camera terminal's snapshot service (None for other profiles); hub commands ``snapshot_now`` reach it."""
+    if config.device.profile != "camera" or config.snapshots is None:
+        return None
+    service = SnapshotService(
+        camera_factory=factory, store=store, time=clock, monotonic=clock.clock.monotonic,
+        parts=snapshot_parts(config.snapshots), camera=camera,
+    )  # fmt: skip
+    if actions is not None:
+        actions.snapshot = service.trigger
+        actions.on_decision = service.on_decision
+    return service
 
 
 def read_root_key(path: Path) -> PublicKey:
@@ -168,12 +208,17 @@ class DeviceApp:
     clock: ClockTrust
     metrics: DeviceMetrics
     lists: StoredLists
-    loop: ScanLoop
+    loop: ScanLoop | SnapshotService
+    """The scan loop; on a camera terminal the snapshot service (it reopens its camera itself)."""
     signals: Signals
     camera_factory: Callable[[], Camera]
     problems: list[str] = field(default_factory=list)
     retention_pressure: bool = False
     sync: SyncService | None = None
+    actions: TerminalActions | None = None
+    handheld: HandheldRuntime | None = None
+    notifier: Notifier = field(default_factory=Notifier.from_environment)
+    """systemd's notify socket (Type=notify, WatchdogSec=); silent outside systemd."""
 
     def housekeeping(self) -> None:
         """Clock trust, retention, gauges and the status file (on the scan loop's thread, which owns the store)."""
@@ -198,9 +243,14 @@ class DeviceApp:
             problems.append("storage: unacknowledged data exceeds the retention budget")
         if self.store.unstored:
             problems.append(f"storage: {self.store.unstored} events could not be written (disk full?)")
+        snapshots = self.loop.status() if isinstance(self.loop, SnapshotService) else None
+        if isinstance(self.loop, SnapshotService):
+            problems.extend(self.loop.problems())
+        problems.extend(self.handheld.problems() if self.handheld is not None else [])
         return collect(
-            self.config, self.store, self.lists, self.clock, problems=problems, data_dir=self.config.device.data_dir
-        )
+            self.config, self.store, self.lists, self.clock, problems=problems, data_dir=self.config.device.data_dir,
+            snapshots=snapshots, handheld=self.handheld.status() if self.handheld is not None else None,
+        )  # fmt: skip
 
     def _heartbeat(self, stop: threading.Event) -> None:
         board, section = self.signals.board, self.config.signal.serial
@@ -213,21 +263,30 @@ class DeviceApp:
                 self.metrics.signal_errors.labels("heartbeat").inc()
                 log.warning("signal board heartbeat failed: %s", exc)
 
-    def run(self, stop: threading.Event) -> None:
-        """Scan until ``stop`` is set; background threads stop with it and are joined."""
+    def run(self, stop: threading.Event) -> ExitRequest | None:
+        """Scan until ``stop`` is set; background threads stop with it and are joined.
+
+        Returns what a hub command or pushed configuration asked for (restart, wipe), for the caller to do.
+        """
+        if self.actions is not None:
+            self.actions.stop = stop.set
         server = MetricsServer(self.metrics, self.config.metrics.port) if self.config.metrics.port else None
         threads = [threading.Thread(target=self._heartbeat, args=(stop,), name="board-heartbeat", daemon=True)]
+        sync_stop = threading.Event()  # set after the last decisions had a moment to reach the hub
         if self.sync is not None:
-            threads.append(threading.Thread(target=self.sync.run, args=(stop,), name="sync"))
+            threads.append(threading.Thread(target=self.sync.run, args=(sync_stop,), name="sync"))
         if self.lists.revocations is not None:
             merge = threading.Thread(target=self.lists.revocations.merge_loop, args=(stop,), name="lists-merge")
             threads.append(merge)
+        threads.extend(self.handheld.threads(stop) if self.handheld is not None else [])  # GPS reader, its screen
         for thread in threads:
             thread.start()
         next_housekeeping = 0.0
+        self.notifier.ready(f"{self.config.device.profile} {self.config.device.id}")
         try:
             while not stop.is_set():
                 mono = self.clock.clock.monotonic()
+                self.notifier.tick(mono)
                 if mono >= next_housekeeping:
                     self.housekeeping()
                     next_housekeeping = mono + HOUSEKEEPING_S
@@ -239,7 +298,10 @@ class DeviceApp:
                 if stepped is None:
                     stop.wait(IDLE_WAIT_S)
         finally:
+            self.notifier.stopping()
             stop.set()
+            self._drain_before_stop()
+            sync_stop.set()
             for thread in threads:
                 thread.join(timeout=10)
             self._close_camera()
@@ -248,6 +310,22 @@ class DeviceApp:
             if self.lists.revocations is not None:
                 self.lists.revocations.close()
             self.store.db.close()
+        return self.actions.exit_request if self.actions is not None else None
+
+    def _drain_before_stop(self) -> None:
+        """On a clean stop, give what is still unacknowledged a bounded moment to reach the hub while connected (the
+        rest stays stored and goes after the next start; nothing depends on this, it only shortens the wait)."""
+        sync = self.sync
+        if sync is None or sync.link is None or not sync.link.connected:
+            return
+        deadline = self.clock.clock.monotonic() + STOP_DRAIN_S
+        while self.clock.clock.monotonic() < deadline and sync.link.connected:
+            try:
+                if not any(self.store.backlog(stream) for stream in Stream):
+                    return
+            except sqlite3.Error:
+                return
+            time.sleep(STOP_DRAIN_POLL_S)
 
     def _camera_failed(self, exc: CameraError, stop: threading.Event) -> None:
         self.metrics.camera_errors.inc()
@@ -274,16 +352,19 @@ class DeviceApp:
                 log.warning("closing the camera: %s", exc)
 
 
-def birth_info(config: DeviceConfig, lists: StoredLists, clock: ClockTrust) -> Callable[[DeviceStore], dict[str, Any]]:
+def birth_info(
+    config: DeviceConfig, lists: StoredLists, clock: ClockTrust, config_version: int = 0
+) -> Callable[[DeviceStore], dict[str, Any]]:
     """What a terminal tells the hub in its birth message, read fresh at every connect."""
 
     def info(store: DeviceStore) -> dict[str, Any]:
         revocations = lists.revocations
         return {
-            "fw": FIRMWARE_VERSION,
+            "fw": current_version(RELEASE_ROOT) or FIRMWARE_VERSION,
             "profile": config.device.profile,
             "site": config.device.site,
             "grid_cell": config.device.grid_cell,
+            "config_version": config_version,
             "backlog": {stream.value: store.backlog(stream) for stream in Stream},
             "lists": {
                 "trust": lists.trust.seq,
@@ -292,12 +373,15 @@ def birth_info(config: DeviceConfig, lists: StoredLists, clock: ClockTrust) -> C
             },
             "clock": {"source": clock.source().value, "last_trusted": clock.last_trusted},
             "storage": {"db_bytes": store.size_bytes()},
+            "store": store.store_id(),
         }
 
     return info
 
 
-def open_sync(config: DeviceConfig, boot_id: str, lists: StoredLists, clock: ClockTrust) -> SyncService | None:
+def open_sync(
+    config: DeviceConfig, boot_id: str, lists: StoredLists, clock: ClockTrust, actions: TerminalActions | None = None
+) -> SyncService | None:
     """The sync thread's service, when the config names a hub."""
     section = config.sync
     if section is None:
@@ -324,13 +408,17 @@ def open_sync(config: DeviceConfig, boot_id: str, lists: StoredLists, clock: Clo
             ack_timeout_s=section.ack_timeout_s,
             rate_messages_s=section.rate_messages_s,
             rate_bytes_s=section.rate_bytes_s,
+            image_chunk_bytes=section.image_chunk_bytes,
+            image_window_bytes=section.image_window_bytes,
         ),
         open_store=lambda: DeviceStore(open_database(database)),
         lists=lists,
         root_key=read_root_key(config.lists.root_key),
         list_id=config.lists.list_id,
         clock=clock,
-        birth_info=birth_info(config, lists, clock),
+        birth_info=birth_info(config, lists, clock, actions.config_version if actions is not None else 0),
+        actions=actions,
+        rotation=KeyRotation.load(section.key_file, device_key, config.device.id),
     )
 
 
@@ -341,23 +429,32 @@ def build(
     ntp: NtpStatus | None = None,
     camera_factory: Callable[[], Camera] | None = None,
     signals: Signals | None = None,
+    gps: Gps | None = None,
 ) -> DeviceApp:
     """Wire a terminal from its config; any part may be handed in instead (tests, the demo)."""
     clock = clock or SystemClock()
     config.device.data_dir.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    base_config, root_key = config, read_root_key(config.lists.root_key)
+    pushed = load_pushed(base_config, root_key, problems)
+    if pushed is not None:
+        config = pushed.effective
+    version = pushed.doc.version if pushed is not None else 0
+    actions = TerminalActions(base_config, root_key, stop=lambda: None, config_version=version)
     store = DeviceStore(open_database(config.device.data_dir / "device.db"))
     boot_id = store.start_boot()
-    problems: list[str] = []
     lists = open_lists(config, store, problems)
     clock_trust = ClockTrust(clock, store, ntp or TimesyncdStatus())
     metrics = DeviceMetrics()
-    factory = camera_factory or (lambda: open_camera(config.camera, clock.monotonic))
+    color = config.device.profile in ("camera", "handheld")  # snapshots, photos in colour (the handheld's tap greys)
+    factory = camera_factory or (lambda: open_camera(config.camera, clock.monotonic, color=color))
     signals = signals or open_signals(config.signal)
     try:
         camera: Camera = factory()
     except CameraError as exc:
         raise DeviceSetupError(str(exc)) from exc
-    loop = ScanLoop(
+    snapshots = open_snapshots(config, store=store, clock=clock_trust, factory=factory, camera=camera, actions=actions)
+    loop: ScanLoop | SnapshotService = snapshots or ScanLoop(
         camera=camera,
         decoder=Decoder(),
         verifier=Verifier(lists, clock_trust, config.scan.max_list_age_s),
@@ -370,5 +467,20 @@ def build(
         hold_off_s=config.scan.hold_off_s,
         gate_open_ms=config.signal.gate_open_ms,
     )
-    sync = open_sync(config, boot_id, lists, clock_trust)
-    return DeviceApp(config, store, boot_id, clock_trust, metrics, lists, loop, signals, factory, problems, sync=sync)
+    sync = open_sync(config, boot_id, lists, clock_trust, actions)
+    handheld = None
+    if config.device.profile == "handheld" and config.handheld is not None and isinstance(loop, ScanLoop):
+        try:
+            handheld = open_handheld(config.handheld, database=config.device.data_dir / "device.db", camera=camera,
+                                     clock=clock_trust, gps=gps)  # fmt: skip
+        except HandheldSetupError as exc:
+            raise DeviceSetupError(str(exc)) from exc
+        loop.camera, loop.on_outcome = handheld.tap, handheld.services.scans.publish
+        factory = handheld.camera_factory(factory)
+    app = DeviceApp(
+        config, store, boot_id, clock_trust, metrics, lists, loop, signals, factory, problems, sync=sync,
+        actions=actions, handheld=handheld,
+    )  # fmt: skip
+    if handheld is not None:  # the screen shows the terminal's problems (camera, lists, storage) and the GPS's
+        handheld.services.problems = lambda: [*app.problems, *handheld.gps_problems()]
+    return app

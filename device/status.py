@@ -23,8 +23,10 @@ def collect(
     *,
     problems: list[str],
     data_dir: Path | None = None,
+    snapshots: dict[str, Any] | None = None,
+    handheld: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A JSON-ready status document."""
+    """A JSON-ready status document (``snapshots``: a camera terminal's snapshot service status)."""
     now = clock.now()
     last = store.last_event()
     status: dict[str, Any] = {
@@ -45,6 +47,10 @@ def collect(
         else {"at": last.event.at, "decision": last.event.decision, "reason": last.event.reason, "seq": last.seq},
         "problems": list(problems),
     }
+    if snapshots is not None:
+        status["snapshots"] = snapshots
+    if handheld is not None:  # GPS state and counters, incidents filed and refused, the page
+        status["handheld"] = handheld
     if data_dir is not None and data_dir.exists():
         usage = shutil.disk_usage(data_dir)
         status["storage"].update({"disk_free_bytes": usage.free, "disk_total_bytes": usage.total})

@@ -48,6 +48,46 @@ class ListsSection(Strict):
     root_key: Path = Field(description="District root public key (PEM).")
 
 
+class WebSection(Strict):
+    """The operators' web app and HTTP API (served by ``gridpass hub run`` when this section is present)."""
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on (put TLS in front off loopback).")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on.")
+    cookie_secure: bool = Field(
+        default=True, description="Send the session cookie over HTTPS only (false only for plain loopback use)."
+    )
+    session_ttl_s: float = Field(default=8 * 3600, gt=0, le=30 * 86400, description="Dashboard session lifetime.")
+    token_ttl_s: float = Field(default=90 * 86400, gt=0, le=400 * 86400, description="Default API token lifetime.")
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest HTTP body.")
+    login_max_failures: int = Field(
+        default=5, ge=1, le=1000, description="Wrong logins per username and client before they are refused."
+    )
+    login_window_s: float = Field(default=300, gt=0, le=86400, description="Window of those wrong logins.")
+
+
+class ConfigPushSection(Strict):
+    """The key this hub signs device configurations with, and the district root's delegation of it."""
+
+    key_file: Path = Field(description="The hub's config signing private key (PEM), from gridpass district keygen.")
+    delegation_file: Path = Field(description="The root's delegation of that key (gridpass district delegate).")
+
+
+class DistrictSection(Strict):
+    """The district center the hub relays its reports to and pulls its lists from (the relay runs when present)."""
+
+    url: str = Field(
+        pattern=r"^https?://[^\s]+$", description="The district center, e.g. https://district.example:8443."
+    )
+    token_file: Path = Field(description="File holding this hub's bearer token (gridpass district hub-token).")
+    ca_file: Path | None = Field(default=None, description="CA certificate to pin for an https url.")
+    client_cert: Path | None = Field(default=None, description="Client certificate (PEM) when the district wants mTLS.")
+    client_key: Path | None = Field(default=None, description="Its private key (PEM), unless in client_cert.")
+    pull_interval_s: float = Field(default=300.0, ge=5, le=86400, description="How often the lists are pulled.")
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120, description="Connect timeout of each call.")
+    read_timeout_s: float = Field(default=15.0, gt=0, le=600, description="Longest silence within an answer.")
+    total_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="Longest one call may take.")
+
+
 class HubConfig(Strict):
     """A whole hub configuration."""
 
@@ -55,6 +95,13 @@ class HubConfig(Strict):
     broker: BrokerSection = Field(description="Broker.")
     worker: WorkerSection = Field(default_factory=WorkerSection, description="This worker.")
     lists: ListsSection = Field(description="District lists.")
+    config_push: ConfigPushSection | None = Field(
+        default=None, description="Signing of pushed device configurations; absent: configurations cannot be pushed."
+    )
+    web: WebSection | None = Field(default=None, description="Operators' web app and API; absent: not served.")
+    district: DistrictSection | None = Field(
+        default=None, description="District center for the relay and the list pull; absent: no relay."
+    )
 
 
 class HubConfigError(Exception):

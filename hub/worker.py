@@ -9,12 +9,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.config import HubConfig
+from hub.config_signer import ConfigSigner, ConfigSignerError
 from hub.ingest import Ingest
 from hub.mqtt.link import HubBrokerSettings, HubLink
+from hub.relay.client import DistrictError
+from hub.relay.runner import RelayRunner, build_relay
+from hub.storage.configs import mark_published, unpublished_configs
 from hub.storage.engine import create_engine
 from hub.storage.lists import (
     current_revocation,
@@ -24,6 +28,8 @@ from hub.storage.lists import (
     store_trust_list,
 )
 from hub.storage.migrate import upgrade
+from hub.systemd import Notifier
+from hub.triggers import SnapshotTriggers
 from protocol import topics
 from protocol.documents import DocumentError
 from protocol.keys import PublicKey, load_public_key_pem
@@ -54,6 +60,13 @@ class HubWorker:
     ingest: Ingest
     link: HubLink
     root_key: PublicKey
+    signer: ConfigSigner | None = None
+    """Signs pushed device configurations (``[config_push]``); None: this hub cannot push configurations."""
+    notifier: Notifier = field(default_factory=Notifier.from_environment)
+    """systemd's notify socket (Type=notify, WatchdogSec=); silent outside systemd."""
+    relay: RelayRunner | None = None
+    """The district relay (``[district]``); None: reports stay at the hub."""
+    _next_publish: float = field(default=0.0, init=False, repr=False)
 
     def publish_lists(self) -> int:
         """Publish the stored current trust list and revocation versions, retained; returns how many."""
@@ -65,6 +78,16 @@ class HubWorker:
             current = current_revocation(self.ingest.target, list_id)
             if current is not None and self.link.publish(topics.revocations(list_id), current.document, retain=True):
                 published += 1
+        return published
+
+    def publish_configs(self) -> int:
+        """Publish, retained, the pushed configurations not yet handed to the broker; returns how many."""
+        published = 0
+        for config in unpublished_configs(self.ingest.target):
+            if not self.link.publish(topics.down(config.device_id, topics.Down.CONFIG), config.payload, retain=True):
+                break
+            mark_published(self.ingest.target, config.device_id, config.version, now=time.time())
+            published += 1
         return published
 
     def list_ids(self) -> list[str]:
@@ -88,12 +111,27 @@ class HubWorker:
     def run(self, stop: threading.Event) -> None:
         """Ingest until ``stop`` is set; the lists are republished now and then (a broker may have lost them)."""
         self.link.start()
+        if self.relay is not None:
+            self.relay.start()
+        self.notifier.ready(f"worker {self.config.worker.id}")
         try:
-            while not stop.wait(LISTS_REPUBLISH_S if self.link.connected else 0.5):
-                if self.link.connected:
+            while not stop.wait(self._pause_s()):
+                now = time.monotonic()
+                self.notifier.tick(now)
+                if self.link.connected and now >= self._next_publish:
                     self.publish_lists()
+                    self.publish_configs()
+                    self._next_publish = now + LISTS_REPUBLISH_S
         finally:
+            self.notifier.stopping()
+            if self.relay is not None:
+                self.relay.stop()
             self.link.stop()
+
+    def _pause_s(self) -> float:
+        """Until the next look: the republish interval once connected, but never longer than the watchdog's."""
+        pause = LISTS_REPUBLISH_S if self.link.connected else 0.5
+        return min(pause, self.notifier.watchdog_s) if self.notifier.watchdog_s is not None else pause
 
 
 def build(config: HubConfig) -> HubWorker:
@@ -125,4 +163,20 @@ def build(config: HubConfig) -> HubWorker:
         ingest.handle,
     )
     holder.append(link)
-    return HubWorker(config, ingest, link, root_key)
+    triggers = SnapshotTriggers(engine, lambda: link, time.time)
+    ingest.after_events = triggers.after_events
+    signer = None
+    if config.config_push is not None:
+        try:
+            signer = ConfigSigner.load(
+                config.config_push.key_file, config.config_push.delegation_file, root_key, now=time.time()
+            )
+        except ConfigSignerError as exc:
+            raise HubSetupError(str(exc)) from exc
+    worker = HubWorker(config, ingest, link, root_key, signer)
+    if config.district is not None:
+        try:
+            worker.relay = build_relay(config.district, engine, worker.accept_list, holder=config.worker.id)
+        except DistrictError as exc:
+            raise HubSetupError(f"[district]: {exc.detail}") from exc
+    return worker

@@ -27,6 +27,7 @@ class DocumentProblem(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     BAD_SCHEMA = "bad_schema"
     WRONG_LIST = "wrong_list"
+    WRONG_DEVICE = "wrong_device"
     NOT_NEWER = "not_newer"
     GAP = "gap"
 

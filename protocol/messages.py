@@ -51,8 +51,13 @@ class Command(StrEnum):
     ROTATE_KEY = "rotate_key"
     REBOOT = "reboot"
     WIPE = "wipe"
+    UPDATE = "update"
+    """Install a signed release: ``args["url"]`` and ``args["sha256"]`` (the terminal checks both and the signature)."""
     RESEND = "resend"
     """Send a stream's records again from ``args["from"]`` to ``args["to"]`` (the hub saw a gap)."""
+    RENUMBER = "renumber"
+    """The terminal's store was replaced: number its unacknowledged records above the hub's ``args`` bases
+    (``protocol/identity.py``)."""
 
 
 @dataclass(frozen=True, slots=True)

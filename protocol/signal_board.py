@@ -11,8 +11,12 @@ ASCII lines, ``\\n``-terminated, at most 64 bytes. Every host line carries an id
     <id> V        version    <id> ok gridpass-board 1.0.0
     anything wrong           <id> err <reason>   (id 0 when the id itself is unreadable)
 
+Words are separated by ASCII whitespace (space, tab, CR, LF, VT, FF); any other byte is part of a word.
+
 Fail-safe (board side): when no heartbeat arrives for the configured time, the board closes the gate and blinks
-red until the next heartbeat. The board firmware implements the same grammar (``hardware/board``); this module is
+red until the next heartbeat. While it holds, ``L`` and ``G`` with a time above 0 are refused
+(``<id> err failsafe: heartbeat first``); ``G 0``, ``B``, ``S`` and ``V`` are answered; ``H`` ends it and turns
+the light off. The board firmware implements the same grammar (``hardware/board``); this module is
 the terminal's side, and the grammar's single definition.
 """
 
@@ -162,13 +166,14 @@ def parse_reply(line: bytes) -> Reply:
 
 
 def _words(line: bytes) -> list[str]:
+    """Words split on ASCII whitespace (space, tab, CR, LF, VT, FF) only: the board splits bytes the same way."""
     if len(line) > MAX_LINE_BYTES:
         raise LineError(f"line longer than {MAX_LINE_BYTES} bytes")
     try:
-        text = line.decode("ascii")
+        line.decode("ascii")
     except UnicodeDecodeError as exc:
         raise LineError("not ASCII") from exc
-    return text.strip().split()
+    return [word.decode("ascii") for word in line.split()]
 
 
 def _parse_id(word: str) -> int:

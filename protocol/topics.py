@@ -34,6 +34,13 @@ class Down(StrEnum):
     ACK = "ack"
     CONFIG = "config"
     CMD = "cmd"
+    LISTS = "lists"
+    """Revocation updates a device missed, sent to it alone (an addition to the spec's table): when its birth
+    reports a version from which the retained ``dist/`` update does not apply, the hub sends the chain of deltas
+    or the newest snapshot and the deltas since, in order."""
+    MEDIA = "media"
+    """The hub's progress answers to image chunks (``protocol/media.py``): an addition to the spec's table, inside
+    the device's own ``down/`` subtree (which the broker already lets it read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,11 @@ def up(device: str, stream: Stream) -> str:
 def down(device: str, what: Down) -> str:
     """Where the hub publishes acks, config or commands for one device."""
     return f"{device_root(device)}/down/{Down(what).value}"
+
+
+def media(device: str) -> str:
+    """Where the hub answers a device's image chunks with its progress (``down/media``)."""
+    return down(device, Down.MEDIA)
 
 
 def result(device: str) -> str:

@@ -16,11 +16,13 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from device.camera.base import CameraError, Frame
+from device.camera.pacing import due
 from device.vision.images import Image
 from device.vision.render import Distortion, camera_faults, make_scene, modules_from_image, qr_modules, render
 
@@ -142,14 +144,13 @@ class SyntheticCamera:
             now = self._clock()
             if self._started is None:
                 self._started = now
-            due = math.floor((now - self._started) * self.fps + 1e-9)
-            if due < self._next:
+            pace = due(now, self._started, self._next, self.fps)
+            if pace.wait_s > 0:
                 if self._sleep is None:
                     return None
-                self._sleep(self._started + self._next / self.fps - now)
-            elif due > self._next:
-                self.dropped += due - self._next
-                self._next = due
+                self._sleep(pace.wait_s)
+            self.dropped += pace.dropped
+            self._next = pace.index
             if self._next >= self.length and not self.loop:
                 return None
         index = self._next
@@ -174,3 +175,31 @@ def sized(name: str) -> tuple[int, int]:
     if not (width.isdigit() and height.isdigit()):
         raise ValueError(f"frame size {name!r} is neither {sorted(SIZES)} nor WxH")
     return int(width), int(height)
+
+
+SCRIPT_LOOKS = ("paper", "phone", "bare")
+_LOOKS = {
+    "paper": Distortion(look="paper", tilt_deg=12.0, angle_deg=4.0),
+    "phone": Distortion(look="phone"),
+    "bare": Distortion(look="bare"),
+}
+MAX_SCRIPT_LINES = 10_000
+
+
+def read_script(path: Path, fps: int) -> list[Presentation]:
+    """A synthetic feed's script: one person per line, the QR text alone or ``look<TAB>text`` (``phone`` shows it
+    on a screen, ``paper`` as a printout, slightly tilted). Each person holds the code up two seconds after a one
+    second gap. Raises :class:`CameraError` when the file cannot be read or holds no person."""
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CameraError(f"cannot read the synthetic feed's script {path}: {exc}") from exc
+    people: list[Presentation] = []
+    for line in lines[:MAX_SCRIPT_LINES]:
+        look, tab, text = line.partition("\t")
+        if not tab or look not in SCRIPT_LOOKS:
+            look, text = "phone", line.strip()
+        people.append(Presentation(text, frames=fps * 2, distortion=_LOOKS[look], gap=fps))
+    if not people:
+        raise CameraError(f"the synthetic feed's script {path} holds no QR text")
+    return people

@@ -76,18 +76,22 @@ class DeviceLink:
         subscriptions: Sequence[str],
         on_message: Callable[[str, bytes], None],
         on_connected: Callable[[], None] | None = None,
+        on_published: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self._will, self._birth, self._stopped = will, birth, stopped
         self._subscriptions = list(subscriptions)
         self._on_message = on_message
         self._on_connected = on_connected
+        self._on_published = on_published
+        """Called (on paho's thread) when the broker acknowledged a message: the outbox may send the next chunk."""
         self.status = LinkStatus.STARTING
         self.detail = ""
         self.connects = 0
         self.handler_errors = 0
         self.protocol = MQTTProtocolVersion.MQTTv5
         self._lock = threading.Lock()
+        self._last_publish: mqtt.MQTTMessageInfo | None = None
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -107,6 +111,7 @@ class DeviceLink:
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
+        client.on_publish = self._handle_publish
         client.enable_logger(log)
         return client
 
@@ -141,7 +146,24 @@ class DeviceLink:
         if not self.connected:
             return False
         info = self._client.publish(topic, payload, qos=1, retain=retain)
-        return info.rc is MQTTErrorCode.MQTT_ERR_SUCCESS
+        if info.rc is not MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False
+        self._last_publish = info
+        return True
+
+    def republish_birth(self) -> bool:
+        """Publish the retained birth again, read fresh (what it reports changed, e.g. the lists held)."""
+        return self.publish(state_topic(self.settings.username), self._birth(), retain=True)
+
+    def settled(self) -> bool:
+        """Whether the last message published has been acknowledged by the broker (QoS 1 PUBACK).
+
+        QoS 1 messages leave in order, so this says nothing waits in paho's queue; the outbox sends the next image
+        chunk only then, so a scan event published next waits behind one chunk at most. A reconnect forgets the
+        last message (the outbox sends again from what the hub confirmed).
+        """
+        info = self._last_publish
+        return info is None or info.is_published()
 
     def stop(self, *, clean: bool = True) -> None:
         """Leave: publish ``stopped`` (retained) first when ``clean``, so operators tell a reboot from a power cut."""
@@ -183,6 +205,7 @@ class DeviceLink:
         self.status = LinkStatus.CONNECTED
         self.detail = ""
         self.connects += 1
+        self._last_publish = None
         client.publish(state_topic(self.settings.username), self._birth(), qos=1, retain=True)
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
@@ -202,6 +225,17 @@ class DeviceLink:
             log.warning("disconnected from the broker: %s", reason_code)
         if self.status not in (LinkStatus.REFUSED, LinkStatus.STOPPED):
             self.status = LinkStatus.DISCONNECTED
+
+    def _handle_publish(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        _reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if self._on_published is not None:
+            self._isolated(self._on_published)
 
     def _handle_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         self._isolated(lambda: self._on_message(message.topic, bytes(message.payload)))

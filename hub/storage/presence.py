@@ -64,6 +64,7 @@ class PresenceView:
     lists: dict[str, Any] | None
     clock: dict[str, Any] | None
     updated_at: float | None
+    storage: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +157,7 @@ def _later(column: Any, value: float) -> sa.Case[Any]:  # noqa: ANN401 - an ORM 
 
 def _details(info: dict[str, Any]) -> dict[str, Any]:
     """The birth details the hub keeps, each bounded; anything malformed is left out rather than refused."""
-    details: dict[str, Any] = {"backlog": None, "firmware": None, "lists": None, "clock": None}
+    details: dict[str, Any] = {"backlog": None, "firmware": None, "lists": None, "clock": None, "storage": None}
     backlog = info.get("backlog")
     if isinstance(backlog, dict):
         details["backlog"] = {
@@ -167,7 +168,7 @@ def _details(info: dict[str, Any]) -> dict[str, Any]:
     firmware = info.get("fw")
     if isinstance(firmware, str) and 0 < len(firmware) <= FIRMWARE_LEN:
         details["firmware"] = firmware
-    for key in ("lists", "clock"):
+    for key in ("lists", "clock", "storage"):
         value = info.get(key)
         if isinstance(value, dict) and _plain(value, MAX_DETAIL_DEPTH):
             encoded = json.dumps(value, sort_keys=True, allow_nan=False)
@@ -213,6 +214,7 @@ PRESENCE_COLUMNS = (
     Presence.lists,
     Presence.clock,
     Presence.updated_at,
+    Presence.storage,
 )
 """The columns ``presence_view`` reads, in its order."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from device.app import Signals, build
 from device.camera.fake import FakeCamera
 from device.clock import SystemClock
+from device.commands import ExitRequest
 from device.config import load
 from device.signal.fake import FakeGate, FakeIndicator
 
@@ -33,16 +34,27 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = load(Path(argv[0]))
     clock = SystemClock()
-    app = build(
-        config,
-        clock=clock,
-        ntp=SyncedNtp(),
-        camera_factory=lambda: FakeCamera([], clock=clock.monotonic),
-        signals=Signals(FakeIndicator(), FakeGate()),
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    app.run(stop)
+    terminated = threading.Event()
+    current = [threading.Event()]
+
+    def terminate(*_: object) -> None:
+        terminated.set()
+        current[0].set()
+
+    signal.signal(signal.SIGTERM, terminate)
+    while not terminated.is_set():  # as `gridpass device run`: a pushed config or a restart command rebuilds it
+        app = build(
+            config,
+            clock=clock,
+            ntp=SyncedNtp(),
+            camera_factory=lambda: FakeCamera([], clock=clock.monotonic),
+            signals=Signals(FakeIndicator(), FakeGate()),
+        )
+        current[0] = threading.Event()
+        if terminated.is_set():
+            current[0].set()
+        if app.run(current[0]) is not ExitRequest.RESTART:
+            break
     return 0
 
 

@@ -19,6 +19,7 @@ from district.passes import IssuedPass, issue
 from hub.broker.dynsec import DynSecAdmin
 from hub.config import validate as validate_hub
 from hub.storage.devices import enrol
+from hub.storage.presence import get_presence
 from hub.worker import HubWorker
 from hub.worker import build as build_hub
 from protocol.documents import DocumentError
@@ -144,6 +145,46 @@ def test_lists_reach_a_terminal_that_connects_later_and_a_revocation_while_onlin
         reasons = [event.event.reason for event in app.store.events()]
         assert reasons == ["ok", "revoked", "revoked"]
         assert propagation_s >= 0
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+
+
+def test_a_terminal_that_missed_updates_catches_up_from_its_birth(
+    broker: MosquittoBroker, tmp_path: Path, hub: tuple[HubWorker, threading.Event]
+) -> None:
+    """Offline through a snapshot and two deltas, the terminal cannot apply the retained delta (a gap); its birth
+    says it holds nothing, the hub sends the snapshot and the deltas on its own down/lists, and its birth then
+    reports the current version to the hub."""
+    worker, _stop = hub
+    now = int(time.time())
+    entry = TrustedIssuer.for_key(ISSUER.public_key(), "CN-ZJ-HZ", nbf=now - 3600, exp=now + 86400)
+    worker.accept_list(build_trust_list(ROOT, seq=1, ts=now, issuers=[entry]))
+    revoked = [pass_of() for _ in range(3)]
+    worker.accept_list(
+        build_revocation_update(ROOT, list_id="CN-SH-PD", seq=1, base=0, ts=now, add=[revoked[0].holder_rid])
+    )
+    for seq in (2, 3):
+        worker.accept_list(
+            build_revocation_update(
+                ROOT, list_id="CN-SH-PD", seq=seq, base=seq - 1, ts=now + seq, add=[revoked[seq - 1].holder_rid]
+            )
+        )
+    app, _gate, _indicator = terminal(broker, tmp_path, worker, [])
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, args=(stop,), name="terminal")
+    runner.start()
+    try:
+        revocations = app.lists.revocations
+        assert revocations is not None
+        wait_for(lambda: revocations.seq == 3)
+        assert all(p.holder_rid in revocations for p in revoked)
+
+        def reported() -> object:
+            presence = get_presence(worker.ingest.target, DEVICE)
+            return None if presence is None or presence.lists is None else presence.lists["revocations"]["CN-SH-PD"]
+
+        wait_for(lambda: reported() == 3)
     finally:
         stop.set()
         runner.join(timeout=30)

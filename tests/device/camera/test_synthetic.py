@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import zxingcpp
@@ -9,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from device.camera.base import CameraError
 from device.camera.fake import FakeCamera
-from device.camera.synthetic import Presentation, SyntheticCamera, sized
+from device.camera.synthetic import Presentation, SyntheticCamera, read_script, sized
 from device.vision.decoder import Decoder
 from device.vision.render import (
     MAX_SAFE_OCCLUSION,
@@ -212,3 +214,24 @@ def test_the_fake_camera_hands_out_given_frames() -> None:
     camera.close()
     with pytest.raises(CameraError):
         camera.read()
+
+
+def test_a_script_file_names_each_persons_look_and_every_code_reads(tmp_path: Path, passes: list[str]) -> None:
+    path = tmp_path / "people.txt"
+    path.write_text(f"paper\t{passes[0]}\nphone\t{passes[1]}\n{passes[2]}\n\n", encoding="utf-8")
+    people = read_script(path, fps=10)
+    assert [p.distortion.look for p in people] == ["paper", "phone", "phone"]
+    assert [(p.frames, p.gap) for p in people] == [(20, 10)] * 3
+    camera = SyntheticCamera(people, width=640, height=480, seed=3)
+    decoder, read = Decoder(), set[str]()
+    while (frame := camera.read()) is not None:
+        read.update(decoder.decode(frame.image).texts)
+    assert read == set(passes)
+
+
+def test_an_empty_or_unreadable_script_says_so(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text("\n \n")
+    with pytest.raises(CameraError, match="no QR text"):
+        read_script(tmp_path / "empty.txt", fps=10)
+    with pytest.raises(CameraError, match="cannot read"):
+        read_script(tmp_path / "missing.txt", fps=10)
