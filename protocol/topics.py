@@ -110,17 +110,20 @@ def trustlist() -> str:
 
 
 def hub_subscriptions(share_group: str | None = None) -> list[str]:
-    """What a hub worker subscribes to: every device's state and up streams.
+    """What a hub worker subscribes to: every device's state, command results and up streams.
 
-    With ``share_group`` the up streams go through an MQTT 5 shared subscription so that several hub workers
-    split the load; state stays a plain subscription so every worker sees presence.
+    With ``share_group`` all three go through MQTT 5 shared subscriptions, so several hub workers split the load and
+    each message is handled once: presence lives in the shared database and is applied in the device's own order
+    whichever worker gets a state message (hub/storage/presence.py), so no worker needs to see every birth. (When
+    every worker took every birth, a fleet reconnecting at once cost each worker the whole fleet's births, and the
+    catch-up a birth triggers was sent once per worker: measured in tests/bench/bench_fleet.py.)
     """
-    up_filter = f"{ROOT}/dev/+/up/+"
-    if share_group is not None:
-        if not SHARE_GROUP.fullmatch(share_group):
-            raise TopicError(f"share group {share_group!r} is not 1-64 of A-Z, a-z, 0-9, '_' and '-'")
-        up_filter = f"$share/{share_group}/{up_filter}"
-    return [f"{ROOT}/dev/+/state", f"{ROOT}/dev/+/result", up_filter]
+    filters = [f"{ROOT}/dev/+/state", f"{ROOT}/dev/+/result", f"{ROOT}/dev/+/up/+"]
+    if share_group is None:
+        return filters
+    if not SHARE_GROUP.fullmatch(share_group):
+        raise TopicError(f"share group {share_group!r} is not 1-64 of A-Z, a-z, 0-9, '_' and '-'")
+    return [f"$share/{share_group}/{f}" for f in filters]
 
 
 def device_subscriptions(device: str, list_ids: tuple[str, ...]) -> list[str]:

@@ -140,6 +140,9 @@ class LocalBroker:
                     f"log_dest file {self.log_file}",
                     "log_type all",
                     "set_tcp_nodelay true",
+                    # A hub worker briefly behind (a fleet reconnecting at once) must not lose messages: the default
+                    # of 1000 queued per client dropped births and batches at 2,000 terminals (bench_fleet).
+                    "max_queued_messages 100000",
                     "log_timestamp_format %H:%M:%S",
                     *self._tls_lines(),
                     "",

@@ -73,15 +73,17 @@ def test_builders_refuse_ids_that_would_escape_the_subtree() -> None:
         topics.revocations("x/y")
 
 
-def test_hub_subscriptions_share_only_the_up_streams() -> None:
+def test_hub_subscriptions_are_all_shared_in_a_group() -> None:
     assert topics.hub_subscriptions() == [
         "gridpass/v1/dev/+/state",
         "gridpass/v1/dev/+/result",
         "gridpass/v1/dev/+/up/+",
     ]
-    shared = topics.hub_subscriptions("ingest")
-    assert shared[-1] == "$share/ingest/gridpass/v1/dev/+/up/+"
-    assert shared[:2] == ["gridpass/v1/dev/+/state", "gridpass/v1/dev/+/result"]
+    assert topics.hub_subscriptions("ingest") == [
+        "$share/ingest/gridpass/v1/dev/+/state",
+        "$share/ingest/gridpass/v1/dev/+/result",
+        "$share/ingest/gridpass/v1/dev/+/up/+",
+    ]
     with pytest.raises(TopicError):
         topics.hub_subscriptions("a/b")
 
